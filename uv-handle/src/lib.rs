@@ -1,0 +1,1 @@
+//! Safe RAII types over libuv.

@@ -1,0 +1,2 @@
+//! A high-level TCP API on libuv.
+#![forbid(unsafe_code)]

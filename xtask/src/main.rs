@@ -1,0 +1,106 @@
+//! `cargo xtask`: the project's automation, in plain Rust.
+//!
+//! Run `cargo xtask help` for the list of commands.
+
+mod codegen;
+mod command;
+mod demo;
+mod tidy;
+mod vendor;
+
+use std::process::ExitCode;
+
+use command::{cargo, project_root, Error};
+
+const HELP: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  vendor [--check]   fill vendor/libuv from the pinned package and verify it (--check: verify only)
+  bindgen [--check]  regenerate uv-sys's committed bindings (--check: fail if they are stale)
+  test               vendor if needed, then run every test of the workspace
+  valgrind           run uv-handle's tests under valgrind's leak checker
+  ci                 everything CI checks: fmt, clippy, bindgen, vendor, tidy, test, valgrind, docs
+  demo               run the echo demo and print what happened
+  tidy               check the project's house rules";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[&str]) -> Result<(), Error> {
+    match args {
+        ["vendor"] => vendor::vendor(),
+        ["vendor", "--check"] => vendor::check(),
+        ["bindgen"] => codegen::bindgen(codegen::Mode::Write),
+        ["bindgen", "--check"] => codegen::bindgen(codegen::Mode::Check),
+        ["test"] => test(),
+        ["valgrind"] => valgrind(),
+        ["ci"] => ci(),
+        ["demo"] => demo::demo(),
+        ["tidy"] => tidy::check(&project_root()),
+        [] | ["help"] | ["--help"] | ["-h"] => {
+            println!("{HELP}");
+            Ok(())
+        }
+        _ => Err(Error::new(format!(
+            "unknown command `{}`\n{HELP}",
+            args.join(" ")
+        ))),
+    }
+}
+
+/// Vendors libuv when needed, then runs every test target and the doc tests.
+fn test() -> Result<(), Error> {
+    vendor::ensure()?;
+    cargo(&["test", "--workspace", "--all-targets", "--locked"])?;
+    cargo(&["test", "--workspace", "--doc", "--locked"])
+}
+
+/// Runs uv-handle's unit tests under valgrind's leak checker.
+fn valgrind() -> Result<(), Error> {
+    vendor::ensure()?;
+    command::require_program(
+        "valgrind",
+        "install it with `apt-get install valgrind` (Debian) and rerun",
+    )?;
+    let runner = "valgrind --leak-check=full --errors-for-leak-kinds=definite \
+                  --error-exitcode=1 --quiet";
+    command::run(
+        command::cargo_command(&["test", "--package", "uv-handle", "--lib", "--locked"])
+            .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", runner)
+            .env("RUST_TEST_THREADS", "1"),
+    )
+}
+
+/// Everything CI checks, in order of cost.
+fn ci() -> Result<(), Error> {
+    vendor::check()?;
+    cargo(&["fmt", "--all", "--", "--check"])
+        .map_err(|e| e.context("formatting differs: run `cargo fmt --all` and commit"))?;
+    tidy::check(&project_root())?;
+    codegen::bindgen(codegen::Mode::Check)?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    test()?;
+    valgrind()?;
+    command::run(
+        command::cargo_command(&["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )
+}
