@@ -1,1 +1,122 @@
-//! Safe RAII types over libuv.
+//! Safe RAII types over libuv, and a loop thread to run them on.
+//!
+//! - [`Loop`] owns a `uv_loop_t`; [`Tcp`], [`Timer`] and [`Async`] own
+//!   handles on it; requests (write, connect, shutdown, [`getaddrinfo`]) are
+//!   methods that take a completion closure and own their buffers until it
+//!   runs.
+//! - [`IoTask`] runs a loop on its own thread and lets any thread queue
+//!   closures onto it; [`completion`] carries results back.
+//! - [`UvError`] is a libuv error code with its name and message.
+//!
+//! Handles and loops are not `Send`: they belong to the thread that created
+//! them, and the compiler enforces it. Callbacks are Rust closures that run
+//! on that thread, from inside [`LoopRef::run`].
+//!
+//! ```
+//! use std::{cell::RefCell, rc::Rc};
+//! use uv_handle::{Loop, RunMode, Tcp};
+//!
+//! // An echo server and a client on one loop.
+//! let event_loop = Loop::new()?;
+//! let server = Tcp::new(&event_loop)?;
+//! server.bind("127.0.0.1:0".parse().unwrap(), Default::default())?;
+//! let connections = Rc::new(RefCell::new(Vec::new()));
+//! let kept = connections.clone();
+//! server.listen(16, move |server, _| {
+//!     let connection = server.accept().unwrap();
+//!     connection.read_start(|connection, chunk| match chunk {
+//!         Ok(bytes) => connection.write(bytes.to_vec(), |_| {}),
+//!         Err(_) => connection.close(),
+//!     }).unwrap();
+//!     kept.borrow_mut().push(connection);
+//!     server.close();
+//! })?;
+//!
+//! let client = Rc::new(Tcp::new(&event_loop)?);
+//! let echoed = Rc::new(RefCell::new(Vec::new()));
+//! let (reader, sink) = (client.clone(), echoed.clone());
+//! client.connect(server.local_addr()?, move |result| {
+//!     result.unwrap();
+//!     reader.write(b"ping".to_vec(), |result| result.unwrap());
+//!     reader.read_start(move |client, chunk| {
+//!         sink.borrow_mut().extend_from_slice(chunk.unwrap());
+//!         client.close();
+//!     }).unwrap();
+//! });
+//! event_loop.run(RunMode::Default)?;
+//! assert_eq!(echoed.borrow().as_slice(), b"ping");
+//! # drop(client); drop(connections);
+//! # Ok::<(), uv_handle::UvError>(())
+//! ```
+//!
+//! # Panics in callbacks
+//!
+//! No panic ever unwinds into C: every `extern "C"` callback runs its Rust
+//! body under `catch_unwind`. A panic in a callback is stored with its loop,
+//! the loop is stopped, and [`LoopRef::run`] re-raises it on the loop's
+//! thread once `uv_run` has returned. The callback that panicked is dropped:
+//! a read callback stops its read, a listener closes, a timer stops. The
+//! loop stays usable. On an [`IoTask`] thread the re-raised panic is
+//! reported on stderr and the loop goes on serving every other handle; a
+//! queued task that panics is dropped the same way, so the operations it
+//! owned fail (their [`Completer`]s are dropped, and the waiters see
+//! [`CompletionError::Abandoned`]).
+//!
+//! # Unsafe audit
+//!
+//! All the hand-written unsafe code of the project is in this crate; each
+//! block has a `// SAFETY:` comment. The modules that hold it, and what they
+//! rely on:
+//!
+//! - `handle`: the close protocol. A handle's Rust value and its `uv_*_t`
+//!   share one `Rc` allocation, the C struct first (`#[repr(C)]`), so the
+//!   C pointer is the Rust pointer. libuv owns one strong reference from
+//!   `uv_*_init` until the close callback, where it is released; `data`
+//!   holds the type's release function. Memory is therefore freed only
+//!   after the close callback and after the last Rust reference is gone.
+//!   Handles are `!Send` (they hold `Rc`s), so every call is on the loop
+//!   thread.
+//! - `event_loop`: the `uv_loop_t` lives inside an `Rc<LoopRef>` that every
+//!   handle holds, so loop memory outlives its handles. Teardown drops the
+//!   loop's local values, closes every handle (`uv_walk`), runs until the
+//!   close callbacks fired and `uv_loop_close` succeeds. The shared read
+//!   buffer is lent to exactly one read at a time (libuv's alloc/read
+//!   callback pairing; `run` refuses re-entry).
+//! - `tcp`, `timer`, `async_handle`: casts from the C handle in callbacks to
+//!   the Rust value (valid by the `handle` layout rule), and libuv calls on
+//!   handles that are checked to be open (`uv_is_closing`) first.
+//!   `async_handle` has the only `unsafe impl Send`/`Sync`: the pointer
+//!   senders use is behind an `RwLock` and cleared before the handle is
+//!   released, and `uv_async_send` is documented thread-safe.
+//! - `req`: requests are boxed with the buffers they borrow, leaked when
+//!   libuv accepts them and rebuilt in the completion callback, which libuv
+//!   calls exactly once, also with `ECANCELED` when the handle closes first.
+//! - `socket_address`: reads of C socket addresses of the family they say.
+//! - `error`: `uv_err_name_r` / `uv_strerror_r` into stack buffers.
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+#![warn(missing_debug_implementations)]
+
+mod async_handle;
+mod callback;
+mod completion;
+mod error;
+mod event_loop;
+mod handle;
+mod io_task;
+mod req;
+mod socket_address;
+mod tcp;
+mod timer;
+
+pub use async_handle::{Async, AsyncSender};
+pub use callback::describe as describe_panic;
+pub use completion::{Completer, Completion, CompletionError, completion};
+pub use error::UvError;
+pub use event_loop::{LocalKey, Loop, LoopRef, READ_BUFFER_SIZE, RunMode};
+pub use io_task::{IoTask, on_loop_thread};
+pub use req::getaddrinfo;
+pub use tcp::{BindFlags, Tcp, TcpRef};
+pub use timer::Timer;

@@ -14,7 +14,7 @@
 //!   be written, and resumes when the queue drains;
 //! - every connection is freed in its close callback, never earlier.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{CStr, c_char, c_int};
 use std::io::Write;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
@@ -337,7 +337,7 @@ fn error_name(code: c_int) -> String {
 
 /// Socket addresses in the C layout, built with libuv's own parsers.
 mod socket_address {
-    use std::ffi::{c_int, CString};
+    use std::ffi::{CString, c_int};
     use std::mem::MaybeUninit;
     use std::net::SocketAddr;
 

@@ -1,7 +1,7 @@
 //! Link and layout checks: the committed bindings describe the libuv we link.
 
 use std::ffi::CStr;
-use std::mem::{size_of, MaybeUninit};
+use std::mem::{MaybeUninit, size_of};
 
 use uv_sys as ffi;
 

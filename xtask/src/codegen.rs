@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::command::{project_root, Error};
+use crate::command::{Error, project_root};
 use crate::vendor;
 
 /// Whether to write the bindings or only compare them.

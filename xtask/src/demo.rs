@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::command::{cargo, project_root, Error};
+use crate::command::{Error, cargo, project_root};
 use crate::vendor;
 
 /// Builds the echo server, runs a few clients against it and reports.

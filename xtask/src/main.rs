@@ -10,7 +10,7 @@ mod vendor;
 
 use std::process::ExitCode;
 
-use command::{cargo, project_root, Error};
+use command::{Error, cargo, project_root};
 
 const HELP: &str = "\
 usage: cargo xtask <command>

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::command::{cargo_command, project_root, Error};
+use crate::command::{Error, cargo_command, project_root};
 
 /// What `vendor/libuv.manifest` pins.
 struct Manifest {

@@ -1,0 +1,234 @@
+//! [`completion`]: a one-shot channel that carries the result of an
+//! operation from the loop thread back to the thread waiting for it.
+//!
+//! The receiving side can block (with or without a timeout), poll, or be
+//! awaited as a `std::future::Future` on any executor.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// Why a [`Completion`] has no value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompletionError {
+    /// The [`Completer`] was dropped without a value (the operation was
+    /// abandoned, for example because the loop thread exited).
+    #[error("the operation was abandoned before it completed")]
+    Abandoned,
+    /// The timeout passed first; the value may still come later.
+    #[error("the operation did not complete in time")]
+    TimedOut,
+}
+
+/// Creates a one-shot channel: the [`Completer`] goes with the operation,
+/// the [`Completion`] stays with whoever waits for it.
+///
+/// ```
+/// let (completer, completion) = uv_handle::completion::<u32>();
+/// std::thread::spawn(move || completer.complete(7));
+/// assert_eq!(completion.wait(), Ok(7));
+/// ```
+pub fn completion<T>() -> (Completer<T>, Completion<T>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            value: None,
+            abandoned: false,
+            waker: None,
+        }),
+        ready: Condvar::new(),
+    });
+    (
+        Completer {
+            shared: Some(Arc::clone(&shared)),
+        },
+        Completion { shared },
+    )
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+}
+
+struct State<T> {
+    value: Option<T>,
+    abandoned: bool,
+    waker: Option<Waker>,
+}
+
+/// The sending half: delivers one value. Dropping it unsent abandons the
+/// completion.
+pub struct Completer<T> {
+    shared: Option<Arc<Shared<T>>>,
+}
+
+/// The receiving half: waits for the value.
+pub struct Completion<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn finish(&self, value: Option<T>) {
+        let mut state = self.lock();
+        match value {
+            Some(value) => state.value = Some(value),
+            None => state.abandoned = true,
+        }
+        let waker = state.waker.take();
+        drop(state);
+        self.ready.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> Completer<T> {
+    /// Delivers the value and wakes the waiter.
+    ///
+    /// ```
+    /// let (completer, completion) = uv_handle::completion();
+    /// completer.complete("done");
+    /// assert!(completion.is_ready());
+    /// ```
+    pub fn complete(mut self, value: T) {
+        if let Some(shared) = self.shared.take() {
+            shared.finish(Some(value));
+        }
+    }
+}
+
+impl<T> Drop for Completer<T> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.finish(None);
+        }
+    }
+}
+
+impl<T> Completion<T> {
+    /// Blocks until the value arrives.
+    ///
+    /// # Errors
+    ///
+    /// [`CompletionError::Abandoned`] if the completer was dropped unsent.
+    ///
+    /// ```
+    /// let (completer, completion) = uv_handle::completion::<()>();
+    /// drop(completer);
+    /// assert_eq!(completion.wait(), Err(uv_handle::CompletionError::Abandoned));
+    /// ```
+    pub fn wait(self) -> Result<T, CompletionError> {
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(value) = state.value.take() {
+                return Ok(value);
+            }
+            if state.abandoned {
+                return Err(CompletionError::Abandoned);
+            }
+            state = self
+                .shared
+                .ready
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// Blocks until the value arrives or `timeout` passes. On timeout the
+    /// completion stays usable: a later wait can still get the value.
+    ///
+    /// # Errors
+    ///
+    /// [`CompletionError::TimedOut`] or [`CompletionError::Abandoned`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (completer, completion) = uv_handle::completion::<u8>();
+    /// assert_eq!(completion.wait_timeout(Duration::from_millis(1)),
+    ///            Err(uv_handle::CompletionError::TimedOut));
+    /// completer.complete(1);
+    /// assert_eq!(completion.wait_timeout(Duration::from_millis(1)), Ok(1));
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<T, CompletionError> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(value) = state.value.take() {
+                return Ok(value);
+            }
+            if state.abandoned {
+                return Err(CompletionError::Abandoned);
+            }
+            let left = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return Err(CompletionError::TimedOut);
+            }
+            state = self
+                .shared
+                .ready
+                .wait_timeout(state, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+
+    /// Whether the value (or the abandonment) has arrived, without blocking.
+    ///
+    /// ```
+    /// let (completer, completion) = uv_handle::completion();
+    /// assert!(!completion.is_ready());
+    /// completer.complete(());
+    /// assert!(completion.is_ready());
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        let state = self.shared.lock();
+        state.value.is_some() || state.abandoned
+    }
+}
+
+impl<T> Future for Completion<T> {
+    type Output = Result<T, CompletionError>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.shared.lock();
+        if let Some(value) = state.value.take() {
+            return Poll::Ready(Ok(value));
+        }
+        if state.abandoned {
+            return Poll::Ready(Err(CompletionError::Abandoned));
+        }
+        match &state.waker {
+            Some(waker) if waker.will_wake(context.waker()) => {}
+            _ => state.waker = Some(context.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for Completer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completer").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for Completion<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completion")
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
+    }
+}

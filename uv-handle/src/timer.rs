@@ -1,0 +1,179 @@
+//! [`Timer`]: a timer handle (`uv_timer_t`).
+
+use std::cell::{RefCell, UnsafeCell};
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::rc::Rc;
+use std::time::Duration;
+
+use uv_sys as ffi;
+
+use crate::callback;
+use crate::error::{UvError, check};
+use crate::event_loop::LoopRef;
+use crate::handle::{self, RawHandle};
+
+/// An owned timer handle; closed when dropped.
+///
+/// The callback runs on the loop thread. Not `Send`.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+/// use uv_handle::{Loop, RunMode, Timer};
+///
+/// let event_loop = Loop::new()?;
+/// let timer = Timer::new(&event_loop)?;
+/// let ticks = Rc::new(Cell::new(0));
+/// let counter = ticks.clone();
+/// timer.start(Duration::from_millis(1), Duration::ZERO, move || counter.set(counter.get() + 1))?;
+/// event_loop.run(RunMode::Default)?;
+/// assert_eq!(ticks.get(), 1);
+/// # Ok::<(), uv_handle::UvError>(())
+/// ```
+#[doc(alias = "uv_timer_t")]
+pub struct Timer {
+    handle: Rc<TimerInner>,
+}
+
+#[repr(C)]
+struct TimerInner {
+    raw: UnsafeCell<ffi::uv_timer_t>,
+    event_loop: Rc<LoopRef>,
+    on_fire: RefCell<Option<Box<dyn FnMut()>>>,
+}
+
+// SAFETY: TimerInner is #[repr(C)] with the uv_timer_t (in an UnsafeCell)
+// first, and as_raw_handle returns its address.
+unsafe impl RawHandle for TimerInner {
+    fn as_raw_handle(&self) -> *mut ffi::uv_handle_t {
+        self.raw.get().cast()
+    }
+
+    fn event_loop(&self) -> &LoopRef {
+        &self.event_loop
+    }
+
+    fn on_close(&self) {
+        let on_fire = self.on_fire.borrow_mut().take();
+        drop(on_fire);
+    }
+}
+
+impl Timer {
+    /// Creates a timer on `event_loop`.
+    ///
+    /// Wraps `uv_timer_init`.
+    ///
+    /// ```
+    /// let event_loop = uv_handle::Loop::new()?;
+    /// let timer = uv_handle::Timer::new(&event_loop)?;
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
+    #[doc(alias = "uv_timer_init")]
+    pub fn new(event_loop: &LoopRef) -> Result<Timer, UvError> {
+        let value = TimerInner {
+            // SAFETY: uv_timer_t is plain data; all zeroes is valid before init.
+            raw: UnsafeCell::new(unsafe { MaybeUninit::zeroed().assume_init() }),
+            event_loop: event_loop.to_rc(),
+            on_fire: RefCell::new(None),
+        };
+        let handle = handle::open(value, |loop_raw, raw| {
+            // SAFETY: `raw` is the zeroed uv_timer_t of the new value, which
+            // does not move; the loop is open.
+            unsafe { ffi::uv_timer_init(loop_raw, raw.cast()) }
+        })?;
+        Ok(Timer { handle })
+    }
+
+    /// Fires `on_fire` after `timeout`, then every `repeat` (zero: once).
+    /// Replaces a previous start.
+    ///
+    /// Wraps `uv_timer_start`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let event_loop = uv_handle::Loop::new()?;
+    /// let timer = uv_handle::Timer::new(&event_loop)?;
+    /// timer.start(Duration::from_secs(60), Duration::ZERO, || {})?;
+    /// timer.stop()?;
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
+    #[doc(alias = "uv_timer_start")]
+    pub fn start(
+        &self,
+        timeout: Duration,
+        repeat: Duration,
+        on_fire: impl FnMut() + 'static,
+    ) -> Result<(), UvError> {
+        let raw = self.raw()?;
+        let previous = self.handle.on_fire.replace(Some(Box::new(on_fire)));
+        drop(previous);
+        // SAFETY: the timer is open and we are on its loop thread.
+        check(unsafe { ffi::uv_timer_start(raw, Some(timer_cb), millis(timeout), millis(repeat)) })
+            .map(drop)
+    }
+
+    /// Stops the timer; its callback is dropped.
+    ///
+    /// Wraps `uv_timer_stop`.
+    ///
+    /// ```
+    /// let event_loop = uv_handle::Loop::new()?;
+    /// uv_handle::Timer::new(&event_loop)?.stop()?;
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
+    #[doc(alias = "uv_timer_stop")]
+    pub fn stop(&self) -> Result<(), UvError> {
+        let raw = self.raw()?;
+        // SAFETY: the timer is open and we are on its loop thread.
+        check(unsafe { ffi::uv_timer_stop(raw) })?;
+        let previous = self.handle.on_fire.borrow_mut().take();
+        drop(previous);
+        Ok(())
+    }
+
+    fn raw(&self) -> Result<*mut ffi::uv_timer_t, UvError> {
+        if handle::is_closing(&*self.handle) {
+            Err(UvError::EBADF)
+        } else {
+            Ok(self.handle.raw.get())
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        handle::close(&*self.handle);
+    }
+}
+
+impl fmt::Debug for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timer")
+            .field("closing", &handle::is_closing(&*self.handle))
+            .finish_non_exhaustive()
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+extern "C" fn timer_cb(raw: *mut ffi::uv_timer_t) {
+    // SAFETY: only timers of this crate use this callback; TimerInner is
+    // #[repr(C)] with the uv_timer_t first and alive until its close callback.
+    let timer = unsafe { &*raw.cast_const().cast::<TimerInner>() };
+    let Some(mut on_fire) = timer.on_fire.borrow_mut().take() else {
+        return;
+    };
+    let finished = callback::catch(&timer.event_loop, &mut on_fire);
+    // SAFETY: the timer memory is alive; the call reads one field.
+    let repeating = unsafe { ffi::uv_timer_get_repeat(raw) } > 0;
+    let active = repeating && finished.is_some() && !handle::is_closing(timer);
+    if active && timer.on_fire.borrow().is_none() {
+        *timer.on_fire.borrow_mut() = Some(on_fire);
+    } else if finished.is_none() && !handle::is_closing(timer) {
+        // SAFETY: the timer is open and we are on its loop thread.
+        unsafe { ffi::uv_timer_stop(raw) };
+    }
+}
