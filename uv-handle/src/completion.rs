@@ -37,6 +37,7 @@ pub fn completion<T>() -> (Completer<T>, Completion<T>) {
         state: Mutex::new(State {
             value: None,
             abandoned: false,
+            receiver_gone: false,
             waker: None,
         }),
         ready: Condvar::new(),
@@ -57,6 +58,7 @@ struct Shared<T> {
 struct State<T> {
     value: Option<T>,
     abandoned: bool,
+    receiver_gone: bool,
     waker: Option<Waker>,
 }
 
@@ -105,6 +107,55 @@ impl<T> Completer<T> {
         if let Some(shared) = self.shared.take() {
             shared.finish(Some(value));
         }
+    }
+}
+
+impl<T> Completer<T> {
+    /// Delivers the value unless the [`Completion`] has been dropped, in
+    /// which case the value is handed back, so nothing is lost.
+    ///
+    /// # Errors
+    ///
+    /// `Err(value)` when nobody waits any more.
+    ///
+    /// ```
+    /// let (completer, completion) = uv_handle::completion();
+    /// drop(completion);
+    /// assert_eq!(completer.try_complete(5), Err(5));
+    /// ```
+    pub fn try_complete(mut self, value: T) -> Result<(), T> {
+        let shared = self.shared.take().expect("a completer is used once");
+        let mut state = shared.lock();
+        if state.receiver_gone {
+            return Err(value);
+        }
+        state.value = Some(value);
+        let waker = state.waker.take();
+        drop(state);
+        shared.ready.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Whether the [`Completion`] has been dropped.
+    ///
+    /// ```
+    /// let (completer, completion) = uv_handle::completion::<()>();
+    /// drop(completion);
+    /// assert!(completer.is_abandoned());
+    /// ```
+    pub fn is_abandoned(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_none_or(|shared| shared.lock().receiver_gone)
+    }
+}
+
+impl<T> Drop for Completion<T> {
+    fn drop(&mut self) {
+        self.shared.lock().receiver_gone = true;
     }
 }
 

@@ -32,13 +32,13 @@
 //!     server.close();
 //! })?;
 //!
-//! let client = Rc::new(Tcp::new(&event_loop)?);
+//! let client = Tcp::new(&event_loop)?;
 //! let echoed = Rc::new(RefCell::new(Vec::new()));
-//! let (reader, sink) = (client.clone(), echoed.clone());
-//! client.connect(server.local_addr()?, move |result| {
+//! let sink = echoed.clone();
+//! client.connect(server.local_addr()?, move |client, result| {
 //!     result.unwrap();
-//!     reader.write(b"ping".to_vec(), |result| result.unwrap());
-//!     reader.read_start(move |client, chunk| {
+//!     client.write(b"ping".to_vec(), |result| result.unwrap());
+//!     client.read_start(move |client, chunk| {
 //!         sink.borrow_mut().extend_from_slice(chunk.unwrap());
 //!         client.close();
 //!     }).unwrap();

@@ -33,19 +33,16 @@ pub(crate) struct Request<R, D, F> {
 }
 
 /// Submits a request: boxes it, hands it to `start`, and, if libuv refuses
-/// it, calls `on_done` with the error right away.
+/// it, passes the callback and the error to `refused` right away.
 ///
 /// `start` gets the request pointer and the borrowed data; it returns the
-/// libuv code of the submitting call. `fail` turns an error into what
-/// `on_done` takes.
-pub(crate) fn submit<R, D, F, T>(
+/// libuv code of the submitting call.
+pub(crate) fn submit<R, D, F>(
     data: D,
     on_done: F,
     start: impl FnOnce(*mut R, &D) -> c_int,
-    fail: impl FnOnce(UvError) -> T,
-) where
-    F: FnOnce(T),
-{
+    refused: impl FnOnce(F, UvError),
+) {
     let request = Box::into_raw(Box::new(Request {
         // SAFETY: libuv requests are plain data; all zeroes is a valid value
         // to hand to the submitting call, which initialises the request.
@@ -58,26 +55,23 @@ pub(crate) fn submit<R, D, F, T>(
     if let Err(error) = check(start(raw, data)) {
         // SAFETY: libuv refused the request, so it holds no pointer to it.
         let request = unsafe { Box::from_raw(request) };
-        (request.on_done)(fail(error));
+        refused(request.on_done, error);
     }
 }
 
-/// Rebuilds a completed request and runs its callback with `result`, inside
+/// Rebuilds a completed request and passes its callback to `invoke`, inside
 /// the panic guard of `event_loop`.
 ///
 /// # Safety
 ///
 /// `raw` must be the request of a `Request<R, D, F>` submitted by [`submit`]
 /// whose completion callback libuv is running now (so libuv is done with it).
-pub(crate) unsafe fn complete<R, D, F, T>(event_loop: &LoopRef, raw: *mut R, result: T)
-where
-    F: FnOnce(T),
-{
+pub(crate) unsafe fn complete<R, D, F>(event_loop: &LoopRef, raw: *mut R, invoke: impl FnOnce(F)) {
     // SAFETY: by the contract above, `raw` is the first field of a leaked
     // `Box<Request<R, D, F>>` that nothing else refers to any more.
     let request = unsafe { Box::from_raw(raw.cast::<Request<R, D, F>>()) };
     let Request { data, on_done, .. } = *request;
-    callback::catch(event_loop, move || on_done(result));
+    callback::catch(event_loop, move || invoke(on_done));
     callback::catch_detached("dropping a request's buffers", move || drop(data));
 }
 
@@ -170,7 +164,7 @@ where
                 )
             }
         },
-        Err,
+        |on_done, error| on_done(Err(error)),
     );
 }
 
@@ -205,5 +199,5 @@ extern "C" fn getaddrinfo_cb<F>(
     let event_loop = unsafe { LoopRef::from_raw((*raw).loop_) };
     // SAFETY: `raw` was submitted by `getaddrinfo` as a Request<_, (), F>,
     // and libuv is running its completion callback.
-    unsafe { complete::<ffi::uv_getaddrinfo_t, (), F, _>(event_loop, raw, result) };
+    unsafe { complete::<ffi::uv_getaddrinfo_t, (), F>(event_loop, raw, |on_done| on_done(result)) };
 }

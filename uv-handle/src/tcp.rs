@@ -44,7 +44,7 @@ type ConnectionCallback = Box<dyn FnMut(&TcpRef, Result<(), UvError>)>;
 ///     server.close();
 /// })?;
 /// let client = Tcp::new(&event_loop)?;
-/// client.connect(server.local_addr()?, |result| result.unwrap());
+/// client.connect(server.local_addr()?, |_, result| result.unwrap());
 /// event_loop.run(RunMode::Default)?;
 /// assert_eq!(accepted.borrow().len(), 1);
 /// # Ok::<(), uv_handle::UvError>(())
@@ -328,7 +328,8 @@ impl TcpRef {
         Ok(client)
     }
 
-    /// Connects to `address`; `on_done` runs once with the result.
+    /// Connects to `address`; `on_done` runs once with the handle and the
+    /// result.
     ///
     /// Wraps `uv_tcp_connect` (a connect request).
     ///
@@ -341,7 +342,7 @@ impl TcpRef {
     /// let tcp = Tcp::new(&event_loop)?;
     /// let outcome = Rc::new(Cell::new(None));
     /// let slot = outcome.clone();
-    /// tcp.connect(free_port, move |result| slot.set(Some(result)));
+    /// tcp.connect(free_port, move |_tcp, result| slot.set(Some(result)));
     /// event_loop.run(RunMode::Default)?;
     /// assert_eq!(outcome.get(), Some(Err(UvError::ECONNREFUSED)));
     /// # Ok::<(), uv_handle::UvError>(())
@@ -349,11 +350,11 @@ impl TcpRef {
     #[doc(alias = "uv_tcp_connect")]
     pub fn connect<F>(&self, address: SocketAddr, on_done: F)
     where
-        F: FnOnce(Result<(), UvError>) + 'static,
+        F: FnOnce(&TcpRef, Result<(), UvError>) + 'static,
     {
         let raw = match self.raw() {
             Ok(raw) => raw,
-            Err(error) => return on_done(Err(error)),
+            Err(error) => return on_done(self, Err(error)),
         };
         let address = RawSocketAddr::new(address);
         req::submit(
@@ -363,15 +364,10 @@ impl TcpRef {
                 // SAFETY: the handle is open; the request lives until its
                 // callback; `address` is valid for the call (libuv copies it).
                 unsafe {
-                    ffi::uv_tcp_connect(
-                        request,
-                        raw,
-                        address.as_ptr(),
-                        Some(status_cb::<ffi::uv_connect_t, (), F>),
-                    )
+                    ffi::uv_tcp_connect(request, raw, address.as_ptr(), Some(connect_cb::<F>))
                 }
             },
-            Err,
+            |on_done, error| on_done(self, Err(error)),
         );
     }
 
@@ -508,7 +504,7 @@ impl TcpRef {
                     }
                 })
             },
-            Err,
+            |on_done, error| on_done(Err(error)),
         );
     }
 
@@ -571,7 +567,7 @@ impl TcpRef {
                     )
                 }
             },
-            Err,
+            |on_done, error| on_done(Err(error)),
         );
     }
 
@@ -868,7 +864,31 @@ where
     let event_loop = unsafe { req::handle_loop(R::handle(request)) };
     // SAFETY: the request was submitted by `req::submit` as a
     // Request<R, D, F>, and libuv is running its completion callback.
-    unsafe { req::complete::<R, D, F, _>(event_loop, request, check(status).map(drop)) };
+    unsafe {
+        req::complete::<R, D, F>(event_loop, request, |on_done| {
+            on_done(check(status).map(drop));
+        });
+    };
+}
+
+/// The completion callback of connect requests.
+extern "C" fn connect_cb<F>(request: *mut ffi::uv_connect_t, status: c_int)
+where
+    F: FnOnce(&TcpRef, Result<(), UvError>),
+{
+    // SAFETY: `request` is live until this callback returns, and its handle
+    // is a live TCP handle of this crate.
+    let (event_loop, tcp) = unsafe {
+        let stream = ffi::uv_connect_t::handle(request);
+        (req::handle_loop(stream), tcp_ref(stream))
+    };
+    // SAFETY: the request was submitted by `connect` as a
+    // Request<uv_connect_t, (), F>, and libuv is running its completion callback.
+    unsafe {
+        req::complete::<ffi::uv_connect_t, (), F>(event_loop, request, |on_done| {
+            on_done(tcp, check(status).map(drop));
+        });
+    };
 }
 
 /// Requests on a stream, whose `handle` field libuv fills.

@@ -1,0 +1,129 @@
+//! [`Future`]: the result of an operation that completes later.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use uv_handle::Completion;
+
+/// A value that will be ready later: the result of a non-blocking
+/// operation such as [`TcpSocket::write_future`](crate::TcpSocket::write_future).
+///
+/// Block on it with [`get`](Future::get), or `.await` it on any executor.
+/// Dropping it is safe: the operation goes on and its result is discarded.
+///
+/// ```
+/// let ready = uvtcp::Future::from_value(42);
+/// assert!(ready.is_ready());
+/// assert_eq!(ready.get(), 42);
+/// ```
+#[doc(alias = "future")]
+pub struct Future<T> {
+    state: State<T>,
+}
+
+enum State<T> {
+    Ready(Option<T>),
+    Pending {
+        completion: Completion<T>,
+        abandoned: fn() -> T,
+    },
+}
+
+impl<T> Future<T> {
+    /// A future that is already resolved to `value`.
+    ///
+    /// ```
+    /// assert_eq!(uvtcp::Future::from_value("done").get(), "done");
+    /// ```
+    #[doc(alias = "future::from_value")]
+    pub fn from_value(value: T) -> Future<T> {
+        Future {
+            state: State::Ready(Some(value)),
+        }
+    }
+
+    /// A future resolved by the completer of `completion`; `abandoned` gives
+    /// the value when the operation was dropped without a result.
+    pub(crate) fn pending(completion: Completion<T>, abandoned: fn() -> T) -> Future<T> {
+        Future {
+            state: State::Pending {
+                completion,
+                abandoned,
+            },
+        }
+    }
+
+    /// Blocks until the value is ready and returns it.
+    ///
+    /// # Panics
+    ///
+    /// When called on a loop thread (inside a libuv callback or a task)
+    /// before the value is ready: waiting there would stall the loop that
+    /// must produce the value. `.await` the future there instead.
+    ///
+    /// ```
+    /// assert_eq!(uvtcp::Future::from_value(1).get(), 1);
+    /// ```
+    pub fn get(self) -> T {
+        match self.state {
+            State::Ready(mut value) => value.take().expect("a ready future holds its value"),
+            State::Pending {
+                completion,
+                abandoned,
+            } => {
+                if uv_handle::on_loop_thread() && !completion.is_ready() {
+                    panic!(
+                        "uvtcp::Future::get called on a loop thread would stall the loop; \
+                         `.await` the future instead"
+                    );
+                }
+                completion.wait().unwrap_or_else(|_| abandoned())
+            }
+        }
+    }
+
+    /// Whether the value is ready, without blocking.
+    ///
+    /// ```
+    /// assert!(uvtcp::Future::from_value(()).is_ready());
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        match &self.state {
+            State::Ready(_) => true,
+            State::Pending { completion, .. } => completion.is_ready(),
+        }
+    }
+}
+
+// The value is only ever moved out whole, never pinned in place.
+impl<T> Unpin for Future<T> {}
+
+impl<T> std::future::Future for Future<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<T> {
+        let this = self.get_mut();
+        match &mut this.state {
+            State::Ready(value) => {
+                Poll::Ready(value.take().expect("a future is polled to completion once"))
+            }
+            State::Pending {
+                completion,
+                abandoned,
+            } => match Pin::new(completion).poll(context) {
+                Poll::Ready(Ok(value)) => Poll::Ready(value),
+                Poll::Ready(Err(_)) => Poll::Ready(abandoned()),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Future")
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}

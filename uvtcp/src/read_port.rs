@@ -1,0 +1,233 @@
+//! [`ReadPort`]: the receiving end of an active read.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use uv_handle::UvError;
+
+use crate::error::{TcpErrData, forbid_blocking};
+use crate::io_task::IoTask;
+use crate::stream::{self, ReadState, SocketKey, SocketShared};
+
+/// The receiving end of a read started by
+/// [`TcpSocket::read_start`](crate::TcpSocket::read_start): each receive
+/// returns the next chunk of bytes in order. `Send`.
+///
+/// Dropping the port without `read_stop` acts as `read_stop`. As an
+/// iterator it yields chunks and ends at `EOF` (which it does not yield);
+/// another error is yielded once, then it ends.
+///
+/// ```
+/// # let (client, server) = uvtcp::doc_support::pair();
+/// let port = server.read_start()?;
+/// client.write("a")?;
+/// drop(client);
+/// let everything: Vec<u8> = port.map(|chunk| chunk.unwrap()).flatten().collect();
+/// assert_eq!(everything, b"a");
+/// # Ok::<(), uvtcp::TcpErrData>(())
+/// ```
+#[doc(alias = "comm::port")]
+pub struct ReadPort {
+    io_task: IoTask,
+    key: SocketKey,
+    shared: Arc<SocketShared>,
+    id: u64,
+    stopped: bool,
+    finished: bool,
+}
+
+impl ReadPort {
+    pub(crate) fn new(
+        io_task: IoTask,
+        key: SocketKey,
+        shared: Arc<SocketShared>,
+        id: u64,
+    ) -> ReadPort {
+        ReadPort {
+            io_task,
+            key,
+            shared,
+            id,
+            stopped: false,
+            finished: false,
+        }
+    }
+
+    pub(crate) fn belongs_to(&self, shared: &Arc<SocketShared>) -> bool {
+        Arc::ptr_eq(&self.shared, shared)
+    }
+
+    /// Ends the read; queued chunks stay with the socket.
+    pub(crate) fn stop(mut self) -> Result<(), TcpErrData> {
+        self.stopped = true;
+        self.release()
+    }
+
+    fn release(&self) -> Result<(), TcpErrData> {
+        let recheck = self.shared.close_port(&mut self.shared.lock(), self.id)?;
+        if recheck {
+            let key = self.key;
+            let _ = self
+                .io_task
+                .run(move |event_loop| stream::refresh_reading(event_loop, key));
+        }
+        Ok(())
+    }
+
+    /// Takes the next chunk or end if there is one; asks the loop to
+    /// resume reading when draining made room.
+    fn take(&self, state: &mut ReadState) -> Option<Result<Vec<u8>, TcpErrData>> {
+        if state.port != Some(self.id) {
+            return Some(Err(UvError::EINVAL.into()));
+        }
+        let (taken, resume) = self.shared.take(state);
+        if resume {
+            let key = self.key;
+            let _ = self
+                .io_task
+                .run(move |event_loop| stream::refresh_reading(event_loop, key));
+        }
+        taken
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Vec<u8>, TcpErrData> {
+        forbid_blocking()?;
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(result) = self.take(&mut state) {
+                return result;
+            }
+            let timeout = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(UvError::ETIMEDOUT.into());
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            state = self.shared.wait(state, timeout);
+        }
+    }
+
+    /// Blocks until the next chunk (or the end of the stream) arrives.
+    ///
+    /// # Errors
+    ///
+    /// `EOF` at the end of the stream, repeatedly; read errors such as
+    /// `ECONNRESET`; `EINVAL` once the port was stopped; `EAGAIN` on a loop
+    /// thread.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// let port = server.read_start()?;
+    /// client.write("x")?;
+    /// assert_eq!(port.recv()?, b"x");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn recv(&self) -> Result<Vec<u8>, TcpErrData> {
+        self.recv_until(None)
+    }
+
+    /// Like [`recv`](Self::recv), waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// `ETIMEDOUT` when nothing arrived in time (nothing is lost), and the
+    /// errors of `recv`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// let port = server.read_start()?;
+    /// assert_eq!(port.recv_timeout(Duration::from_millis(10)).unwrap_err().err_name, "ETIMEDOUT");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Vec<u8>, TcpErrData> {
+        self.recv_until(Some(Instant::now() + timeout))
+    }
+
+    /// The next chunk if one is already there; never blocks.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// let port = server.read_start()?;
+    /// assert!(port.try_recv().is_none());
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn try_recv(&self) -> Option<Result<Vec<u8>, TcpErrData>> {
+        self.take(&mut self.shared.lock())
+    }
+
+    /// Awaits the next chunk (or the end of the stream) on any executor.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future loses nothing: chunks stay in the port.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// let port = server.read_start()?;
+    /// client.write("async")?;
+    /// let chunk = uvtcp::Future::from_value(()).get(); // any executor can poll recv_async
+    /// # let _ = chunk;
+    /// assert_eq!(port.recv()?, b"async");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn recv_async(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Vec<u8>, TcpErrData>> + '_ {
+        poll_fn(move |context| {
+            let mut state = self.shared.lock();
+            match self.take(&mut state) {
+                Some(result) => Poll::Ready(result),
+                None => {
+                    self.shared.add_waker(&mut state, context.waker());
+                    Poll::Pending
+                }
+            }
+        })
+    }
+}
+
+impl Iterator for ReadPort {
+    type Item = Result<Vec<u8>, TcpErrData>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        match self.recv() {
+            Ok(chunk) => Some(Ok(chunk)),
+            Err(error) => {
+                self.finished = true;
+                if error.is_eof() {
+                    None
+                } else {
+                    Some(Err(error))
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ReadPort {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.release();
+        }
+    }
+}
+
+impl fmt::Debug for ReadPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadPort")
+            .field("id", &self.id)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}

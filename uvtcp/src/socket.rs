@@ -1,0 +1,496 @@
+//! [`TcpSocket`]: a connected TCP stream, and the classic free functions
+//! over it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use uv_handle::{LoopRef, UvError, completion};
+
+use crate::error::{TcpErrData, canceled, forbid_blocking};
+use crate::future::Future;
+use crate::io_task::IoTask;
+use crate::read_port::ReadPort;
+use crate::stream::{self, LoopSocket, SocketKey, SocketShared};
+
+/// A connected TCP stream on an [`IoTask`]. `Send + Sync`; not `Clone`.
+///
+/// Reads and writes may come from any thread. Dropping the socket closes it
+/// gracefully: queued writes finish, then the write side is shut down and
+/// the handle closed.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use uvtcp::{IoTask, TcpListener, connect};
+///
+/// let io_task = IoTask::spawn()?;
+/// let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// let listener = TcpListener::bind(localhost, 0, 16, &io_task).unwrap();
+/// let port = listener.local_addr()?.port();
+/// let client = connect(localhost, port, &io_task).unwrap();
+/// let server = listener.accept()?;
+/// client.write(b"ping")?;
+/// assert_eq!(server.read(5000)?, b"ping");
+/// # Ok::<(), uvtcp::TcpErrData>(())
+/// ```
+#[doc(alias = "tcp_socket")]
+pub struct TcpSocket {
+    pub(crate) io_task: IoTask,
+    pub(crate) key: SocketKey,
+    pub(crate) shared: Arc<SocketShared>,
+}
+
+/// The result type of one-shot reads.
+pub(crate) type ReadResult = Result<Vec<u8>, TcpErrData>;
+
+fn abandoned_read() -> ReadResult {
+    Err(canceled())
+}
+
+fn abandoned_write() -> Result<(), TcpErrData> {
+    Err(canceled())
+}
+
+impl TcpSocket {
+    pub(crate) fn new(io_task: IoTask, key: SocketKey, shared: Arc<SocketShared>) -> TcpSocket {
+        TcpSocket {
+            io_task,
+            key,
+            shared,
+        }
+    }
+
+    /// Runs `operation` on the socket's loop-side state, on the loop thread.
+    fn on_loop(
+        &self,
+        operation: impl FnOnce(&LoopRef, SocketKey) + Send + 'static,
+    ) -> Result<(), TcpErrData> {
+        let key = self.key;
+        self.io_task
+            .run(move |event_loop| operation(event_loop, key))
+    }
+
+    /// Runs `operation` with the loop-side socket and waits for its result.
+    /// On the loop thread itself it is queued and assumed to succeed, since
+    /// waiting there would stall the loop.
+    fn call(
+        &self,
+        operation: impl FnOnce(&LoopSocket) -> Result<(), UvError> + Send + 'static,
+    ) -> Result<(), TcpErrData> {
+        let (completer, result) = completion();
+        self.on_loop(move |event_loop, key| {
+            let outcome = match event_loop.local(key) {
+                Some(socket) => operation(&socket),
+                None => Err(UvError::EBADF),
+            };
+            completer.complete(outcome);
+        })?;
+        if self.io_task.is_current() || uv_handle::on_loop_thread() {
+            return Ok(());
+        }
+        match result.wait() {
+            Ok(outcome) => outcome.map_err(TcpErrData::from),
+            Err(_) => Err(canceled()),
+        }
+    }
+
+    /// Asks the loop to re-check whether to read from the kernel.
+    pub(crate) fn refresh_reading(&self) {
+        let _ = self.on_loop(stream::refresh_reading);
+    }
+
+    /// Starts reading into a new [`ReadPort`], which receives every chunk
+    /// until [`read_stop`](Self::read_stop) (or until it is dropped).
+    ///
+    /// After the stream ended, the port repeats that end on every receive.
+    ///
+    /// # Errors
+    ///
+    /// `EALREADY` while another port of this socket is active.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// let port = server.read_start()?;
+    /// client.write("hello")?;
+    /// assert_eq!(port.recv()?, b"hello");
+    /// server.read_stop(port)?;
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    #[doc(alias = "net::tcp::read_start")]
+    pub fn read_start(&self) -> Result<ReadPort, TcpErrData> {
+        let mut state = self.shared.lock();
+        let (id, resume) = self.shared.open_port(&mut state)?;
+        drop(state);
+        if resume {
+            self.refresh_reading();
+        }
+        Ok(ReadPort::new(
+            self.io_task.clone(),
+            self.key,
+            Arc::clone(&self.shared),
+            id,
+        ))
+    }
+
+    /// Stops the read started by [`read_start`](Self::read_start). Chunks
+    /// still queued in the port are kept: the next read hands them out first.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` when `read_port` is not this socket's active port.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// let port = server.read_start()?;
+    /// server.read_stop(port)?;
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    #[doc(alias = "net::tcp::read_stop")]
+    pub fn read_stop(&self, read_port: ReadPort) -> Result<(), TcpErrData> {
+        if !read_port.belongs_to(&self.shared) {
+            return Err(UvError::EINVAL.into());
+        }
+        read_port.stop()
+    }
+
+    /// The next chunk of received bytes, waiting up to `timeout_msecs`
+    /// milliseconds (`0`: indefinitely).
+    ///
+    /// # Errors
+    ///
+    /// `ETIMEDOUT` when nothing arrived in time (what arrives later is kept
+    /// for the next read); `EOF` at the end of the stream, repeatedly;
+    /// `EALREADY` while a read port is active; `EAGAIN` on a loop thread;
+    /// read errors such as `ECONNRESET`.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// assert_eq!(server.read(10).unwrap_err().err_name, "ETIMEDOUT");
+    /// client.write("late")?;
+    /// assert_eq!(server.read(5000)?, b"late");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    #[doc(alias = "net::tcp::read")]
+    pub fn read(&self, timeout_msecs: u32) -> Result<Vec<u8>, TcpErrData> {
+        forbid_blocking()?;
+        self.read_future(timeout_msecs).get()
+    }
+
+    /// Like [`read`](Self::read), without blocking: the result comes in a
+    /// [`Future`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it resolves loses nothing: a chunk that
+    /// arrives for a dropped future is kept for the next read.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// let pending = server.read_future(5000);
+    /// client.write("soon")?;
+    /// assert_eq!(pending.get()?, b"soon");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    #[doc(alias = "net::tcp::read_future")]
+    pub fn read_future(&self, timeout_msecs: u32) -> Future<Result<Vec<u8>, TcpErrData>> {
+        {
+            let mut state = self.shared.lock();
+            if state.port.is_some() {
+                return Future::from_value(Err(UvError::EALREADY.into()));
+            }
+            if state.has_data() {
+                let (taken, _) = self.shared.take(&mut state);
+                if let Some(result) = taken {
+                    return Future::from_value(result);
+                }
+            }
+        }
+        let (completer, result) = completion();
+        let queued = self.on_loop(move |event_loop, key| {
+            stream::read_once(event_loop, key, timeout_msecs, completer);
+        });
+        match queued {
+            Ok(()) => Future::pending(result, abandoned_read),
+            Err(error) => Future::from_value(Err(error)),
+        }
+    }
+
+    /// Writes `raw_write_data` and waits until libuv reports the write
+    /// complete (the bytes are in the kernel).
+    ///
+    /// # Errors
+    ///
+    /// `EPIPE` after `shutdown` or when the peer is gone, `ECONNRESET`,
+    /// `ECANCELED` after `close_reset`, `EAGAIN` on a loop thread.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// client.write("bytes")?;
+    /// client.write(vec![1, 2, 3])?;
+    /// client.write(&b"more"[..])?;
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    #[doc(alias = "net::tcp::write")]
+    pub fn write(&self, raw_write_data: impl Into<Vec<u8>>) -> Result<(), TcpErrData> {
+        forbid_blocking()?;
+        self.write_future(raw_write_data).get()
+    }
+
+    /// Queues `raw_write_data` for writing and returns at once; the
+    /// [`Future`] resolves when the write completes.
+    ///
+    /// Writes are sent in call order. A zero-length write is `Ok(())` and
+    /// sends nothing.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future, or the socket, before it resolves is safe: the
+    /// bytes are still delivered.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// let first = client.write_future("one ");
+    /// let second = client.write_future("two");
+    /// drop(first);
+    /// second.get()?;
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    #[doc(alias = "net::tcp::write_future")]
+    pub fn write_future(
+        &self,
+        raw_write_data: impl Into<Vec<u8>>,
+    ) -> Future<Result<(), TcpErrData>> {
+        let data = raw_write_data.into();
+        if data.is_empty() {
+            return Future::from_value(Ok(()));
+        }
+        let length = data.len();
+        let (completer, result) = completion();
+        self.shared.write_queue.fetch_add(length, Ordering::Relaxed);
+        let shared = Arc::clone(&self.shared);
+        let queued = self.on_loop(move |event_loop, key| {
+            let Some(socket) = event_loop.local(key) else {
+                shared.write_queue.fetch_sub(length, Ordering::Relaxed);
+                completer.complete(Err(canceled()));
+                return;
+            };
+            socket.tcp.write(data, move |outcome| {
+                shared.write_queue.fetch_sub(length, Ordering::Relaxed);
+                completer.complete(outcome.map_err(TcpErrData::from));
+            });
+        });
+        match queued {
+            Ok(()) => Future::pending(result, abandoned_write),
+            Err(error) => Future::from_value(Err(error)),
+        }
+    }
+
+    /// The address of the peer.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// assert_eq!(client.peer_addr()?, server.local_addr()?);
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn peer_addr(&self) -> Result<SocketAddr, TcpErrData> {
+        Ok(self.shared.peer)
+    }
+
+    /// The local address of the socket.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// assert!(client.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn local_addr(&self) -> Result<SocketAddr, TcpErrData> {
+        Ok(self.shared.local)
+    }
+
+    /// Enables or disables Nagle's algorithm (`TCP_NODELAY`).
+    ///
+    /// ```
+    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// client.set_nodelay(true)?;
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn set_nodelay(&self, enable: bool) -> Result<(), TcpErrData> {
+        self.call(move |socket| socket.tcp.set_nodelay(enable))
+    }
+
+    /// Enables TCP keep-alive after `delay` of idleness, or disables it (`None`).
+    ///
+    /// ```
+    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// client.set_keepalive(Some(std::time::Duration::from_secs(60)))?;
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn set_keepalive(&self, delay: Option<Duration>) -> Result<(), TcpErrData> {
+        self.call(move |socket| socket.tcp.set_keepalive(delay))
+    }
+
+    /// Enables TCP keep-alive with the idle time, probe interval and probe count.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// client.set_keepalive_ex(Duration::from_secs(60), Duration::from_secs(10), 5)?;
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn set_keepalive_ex(
+        &self,
+        idle: Duration,
+        interval: Duration,
+        count: u32,
+    ) -> Result<(), TcpErrData> {
+        self.call(move |socket| socket.tcp.set_keepalive_ex(idle, interval, count))
+    }
+
+    /// Sets how many received bytes may wait unread in a read port
+    /// (default 1 MiB). Above it the socket stops reading from the kernel,
+    /// so the peer's sends block, until the reader drains the port. `0`
+    /// means one chunk at a time.
+    ///
+    /// ```
+    /// # let (_client, server) = uvtcp::doc_support::pair();
+    /// server.set_read_buffer_limit(64 * 1024);
+    /// ```
+    pub fn set_read_buffer_limit(&self, bytes: usize) {
+        self.shared.read_limit.store(bytes, Ordering::Relaxed);
+        let resume = self.shared.wants_resume(&mut self.shared.lock());
+        if resume {
+            self.refresh_reading();
+        }
+    }
+
+    /// Bytes given to `write` / `write_future` and not yet in the kernel.
+    ///
+    /// ```
+    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// assert_eq!(client.write_queue_size(), 0);
+    /// ```
+    pub fn write_queue_size(&self) -> usize {
+        self.shared.write_queue.load(Ordering::Relaxed)
+    }
+
+    /// Half-closes the connection: waits until the writes queued before it
+    /// and the FIN are done. The peer then reads `EOF`; this socket can
+    /// still read. A later write fails with `EPIPE`.
+    ///
+    /// # Errors
+    ///
+    /// `EAGAIN` on a loop thread; `ENOTCONN` if the connection is gone.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// client.write("last words")?;
+    /// client.shutdown()?;
+    /// assert_eq!(server.read(5000)?, b"last words");
+    /// assert_eq!(server.read(5000).unwrap_err().err_name, "EOF");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn shutdown(&self) -> Result<(), TcpErrData> {
+        forbid_blocking()?;
+        let (completer, result) = completion();
+        self.on_loop(move |event_loop, key| match event_loop.local(key) {
+            Some(socket) => socket
+                .tcp
+                .shutdown(move |outcome| completer.complete(outcome.map_err(TcpErrData::from))),
+            None => completer.complete(Err(canceled())),
+        })?;
+        result.wait().unwrap_or_else(|_| Err(canceled()))
+    }
+
+    /// Closes the connection abortively (RST): the peer's reads fail with
+    /// `ECONNRESET`, and writes still queued here fail with `ECANCELED`.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// client.close_reset()?;
+    /// assert_eq!(server.read(5000).unwrap_err().err_name, "ECONNRESET");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn close_reset(self) -> Result<(), TcpErrData> {
+        let (completer, result) = completion();
+        self.on_loop(move |event_loop, key| {
+            completer.complete(stream::close_with_reset(event_loop, key));
+        })?;
+        if uv_handle::on_loop_thread() {
+            return Ok(());
+        }
+        match result.wait() {
+            Ok(outcome) => outcome.map_err(TcpErrData::from),
+            Err(_) => Err(canceled()),
+        }
+    }
+}
+
+impl Drop for TcpSocket {
+    fn drop(&mut self) {
+        let _ = self.on_loop(stream::close_gracefully);
+    }
+}
+
+impl fmt::Debug for TcpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpSocket")
+            .field("local", &self.shared.local)
+            .field("peer", &self.shared.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts reading `sock` into a new [`ReadPort`]; see [`TcpSocket::read_start`].
+///
+/// ```
+/// # let (client, server) = uvtcp::doc_support::pair();
+/// let port = uvtcp::read_start(&server)?;
+/// uvtcp::read_stop(&server, port)?;
+/// # Ok::<(), uvtcp::TcpErrData>(())
+/// ```
+#[doc(alias = "net::tcp::read_start")]
+pub fn read_start(sock: &TcpSocket) -> Result<ReadPort, TcpErrData> {
+    sock.read_start()
+}
+
+/// Stops the read of `read_port`; see [`TcpSocket::read_stop`].
+///
+/// ```
+/// # let (client, server) = uvtcp::doc_support::pair();
+/// let port = uvtcp::read_start(&server)?;
+/// uvtcp::read_stop(&server, port)?;
+/// # Ok::<(), uvtcp::TcpErrData>(())
+/// ```
+#[doc(alias = "net::tcp::read_stop")]
+pub fn read_stop(sock: &TcpSocket, read_port: ReadPort) -> Result<(), TcpErrData> {
+    sock.read_stop(read_port)
+}
+
+/// Writes and waits for completion; see [`TcpSocket::write`].
+///
+/// ```
+/// # let (client, server) = uvtcp::doc_support::pair();
+/// uvtcp::write(&client, "hi")?;
+/// # Ok::<(), uvtcp::TcpErrData>(())
+/// ```
+#[doc(alias = "net::tcp::write")]
+pub fn write(sock: &TcpSocket, raw_write_data: impl Into<Vec<u8>>) -> Result<(), TcpErrData> {
+    sock.write(raw_write_data)
+}
+
+/// Queues a write; see [`TcpSocket::write_future`].
+///
+/// ```
+/// # let (client, server) = uvtcp::doc_support::pair();
+/// uvtcp::write_future(&client, "hi").get()?;
+/// # Ok::<(), uvtcp::TcpErrData>(())
+/// ```
+#[doc(alias = "net::tcp::write_future")]
+pub fn write_future(
+    sock: &TcpSocket,
+    raw_write_data: impl Into<Vec<u8>>,
+) -> Future<Result<(), TcpErrData>> {
+    sock.write_future(raw_write_data)
+}

@@ -1,0 +1,306 @@
+//! [`TcpSocketBuf`]: a buffered reader and writer over a [`TcpSocket`].
+
+use std::fmt;
+use std::io::{self, BufRead, Read, Write};
+
+use crate::error::TcpErrData;
+use crate::socket::TcpSocket;
+
+/// Writes at least this large are sent without waiting for `flush`.
+const WRITE_BUFFER_SIZE: usize = 64 * 1024;
+
+/// A buffered reader and writer over a [`TcpSocket`]. `Send`.
+///
+/// Reads take whole chunks from the socket and hand them out byte by byte
+/// or line by line; writes collect in a buffer sent by `flush`,
+/// [`into_inner`](Self::into_inner) or drop (or once 64 KiB are pending).
+///
+/// ```
+/// use std::io::{BufRead, Write};
+/// # let (client, server) = uvtcp::doc_support::pair();
+/// let mut writer = uvtcp::socket_buf(client);
+/// writer.write_all(b"first line\nsecond line\n")?;
+/// writer.flush()?;
+/// let mut reader = uvtcp::socket_buf(server);
+/// let mut line = String::new();
+/// reader.read_line(&mut line)?;
+/// assert_eq!(line, "first line\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[doc(alias = "tcp_socket_buf")]
+pub struct TcpSocketBuf {
+    socket: Option<TcpSocket>,
+    read_buffer: Vec<u8>,
+    read_position: usize,
+    end: Option<TcpErrData>,
+    consumed: u64,
+    write_buffer: Vec<u8>,
+}
+
+/// Wraps `sock` in a buffered reader and writer.
+///
+/// ```
+/// # let (client, _server) = uvtcp::doc_support::pair();
+/// let buffered = uvtcp::socket_buf(client);
+/// assert_eq!(buffered.tell(), 0);
+/// ```
+#[doc(alias = "net::tcp::socket_buf")]
+pub fn socket_buf(sock: TcpSocket) -> TcpSocketBuf {
+    TcpSocketBuf {
+        socket: Some(sock),
+        read_buffer: Vec::new(),
+        read_position: 0,
+        end: None,
+        consumed: 0,
+        write_buffer: Vec::new(),
+    }
+}
+
+impl TcpSocketBuf {
+    fn buffered(&self) -> &[u8] {
+        &self.read_buffer[self.read_position..]
+    }
+
+    /// Makes sure unread bytes are buffered unless the stream has ended.
+    /// Returns the error that ended it, other than EOF, once nothing is left.
+    fn fill(&mut self) -> Result<(), TcpErrData> {
+        if !self.buffered().is_empty() || self.end.is_some() {
+            return match &self.end {
+                Some(end) if !end.is_eof() && self.buffered().is_empty() => Err(end.clone()),
+                _ => Ok(()),
+            };
+        }
+        match self.socket().read(0) {
+            Ok(chunk) => {
+                self.read_buffer = chunk;
+                self.read_position = 0;
+                Ok(())
+            }
+            Err(error) if error.is_eof() => {
+                self.end = Some(error);
+                Ok(())
+            }
+            Err(error) if error.err_name == "EAGAIN" => Err(error),
+            Err(error) => {
+                self.end = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    fn advance(&mut self, count: usize) {
+        self.read_position += count;
+        self.consumed += count as u64;
+    }
+
+    /// Reads `amt` bytes; fewer only at the end of the stream (an empty
+    /// vector when nothing is left).
+    ///
+    /// # Errors
+    ///
+    /// A read error other than EOF (`ECONNRESET`, ...). Bytes read before it
+    /// stay buffered for the next read.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// client.write("abcdef")?;
+    /// drop(client);
+    /// let mut reader = uvtcp::socket_buf(server);
+    /// assert_eq!(reader.read_bytes(4)?, b"abcd");
+    /// assert_eq!(reader.read_bytes(4)?, b"ef");
+    /// assert_eq!(reader.read_bytes(4)?, b"");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn read_bytes(&mut self, amt: usize) -> Result<Vec<u8>, TcpErrData> {
+        let mut bytes = Vec::with_capacity(amt.min(1 << 20));
+        while bytes.len() < amt {
+            if let Err(error) = self.fill() {
+                // Put back what this call took, so nothing is lost.
+                let taken = bytes.len();
+                let mut rest = bytes;
+                rest.extend_from_slice(self.buffered());
+                self.read_buffer = rest;
+                self.read_position = 0;
+                self.consumed -= taken as u64;
+                return Err(error);
+            }
+            let available = self.buffered();
+            if available.is_empty() {
+                break;
+            }
+            let take = available.len().min(amt - bytes.len());
+            bytes.extend_from_slice(&available[..take]);
+            self.advance(take);
+        }
+        Ok(bytes)
+    }
+
+    /// Reads one byte; `None` at the end of the stream (or on a read error).
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// client.write("z")?;
+    /// drop(client);
+    /// let mut reader = uvtcp::socket_buf(server);
+    /// assert_eq!(reader.read_byte(), Some(b'z'));
+    /// assert_eq!(reader.read_byte(), None);
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn read_byte(&mut self) -> Option<u8> {
+        self.fill().ok()?;
+        let byte = *self.buffered().first()?;
+        self.advance(1);
+        Some(byte)
+    }
+
+    /// Pushes `byte` back: the next read returns it first, and
+    /// [`tell`](Self::tell) steps back by one.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// client.write("b")?;
+    /// let mut reader = uvtcp::socket_buf(server);
+    /// reader.unread_byte(b'a');
+    /// assert_eq!(reader.read_bytes(2)?, b"ab");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn unread_byte(&mut self, byte: u8) {
+        if self.read_position > 0 {
+            self.read_position -= 1;
+            self.read_buffer[self.read_position] = byte;
+        } else {
+            self.read_buffer.insert(0, byte);
+        }
+        self.consumed = self.consumed.saturating_sub(1);
+    }
+
+    /// Whether the end of the stream was seen and nothing is left to read.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// drop(client);
+    /// let mut reader = uvtcp::socket_buf(server);
+    /// assert!(!reader.eof());
+    /// assert_eq!(reader.read_byte(), None);
+    /// assert!(reader.eof());
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn eof(&self) -> bool {
+        self.end.is_some() && self.buffered().is_empty()
+    }
+
+    /// The number of bytes consumed so far, through every read path.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// client.write("12345")?;
+    /// let mut reader = uvtcp::socket_buf(server);
+    /// reader.read_bytes(3)?;
+    /// assert_eq!(reader.tell(), 3);
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn tell(&self) -> u64 {
+        self.consumed
+    }
+
+    /// The socket underneath.
+    ///
+    /// ```
+    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// let buffered = uvtcp::socket_buf(client);
+    /// assert!(buffered.get_ref().peer_addr().is_ok());
+    /// ```
+    pub fn get_ref(&self) -> &TcpSocket {
+        self.socket()
+    }
+
+    /// Flushes pending writes and returns the socket. Unread buffered bytes
+    /// are dropped.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// let mut buffered = uvtcp::socket_buf(client);
+    /// buffered.write_all(b"flushed")?;
+    /// let client = buffered.into_inner();
+    /// assert_eq!(server.read(5000).unwrap(), b"flushed");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_inner(mut self) -> TcpSocket {
+        let _ = self.flush_writes();
+        self.socket
+            .take()
+            .expect("the socket is only taken by into_inner")
+    }
+
+    fn socket(&self) -> &TcpSocket {
+        self.socket
+            .as_ref()
+            .expect("the socket is only taken by into_inner")
+    }
+
+    fn flush_writes(&mut self) -> Result<(), TcpErrData> {
+        if self.write_buffer.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.write_buffer);
+        self.socket().write(pending)
+    }
+}
+
+impl Read for TcpSocketBuf {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let count = available.len().min(out.len());
+        out[..count].copy_from_slice(&available[..count]);
+        self.consume(count);
+        Ok(count)
+    }
+}
+
+impl BufRead for TcpSocketBuf {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.fill()?;
+        Ok(self.buffered())
+    }
+
+    fn consume(&mut self, amount: usize) {
+        let amount = amount.min(self.buffered().len());
+        self.advance(amount);
+    }
+}
+
+impl Write for TcpSocketBuf {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write_buffer.extend_from_slice(bytes);
+        if self.write_buffer.len() >= WRITE_BUFFER_SIZE {
+            self.flush_writes()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(self.flush_writes()?)
+    }
+}
+
+impl Drop for TcpSocketBuf {
+    fn drop(&mut self) {
+        if self.socket.is_some() && !self.write_buffer.is_empty() {
+            // On a loop thread a blocking write is refused; queue it instead.
+            let pending = std::mem::take(&mut self.write_buffer);
+            drop(self.socket().write_future(pending));
+        }
+    }
+}
+
+impl fmt::Debug for TcpSocketBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpSocketBuf")
+            .field("socket", &self.socket)
+            .field("buffered", &self.buffered().len())
+            .field("pending_writes", &self.write_buffer.len())
+            .field("tell", &self.consumed)
+            .finish()
+    }
+}
