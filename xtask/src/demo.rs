@@ -1,17 +1,25 @@
-//! `cargo xtask demo`: starts the raw libuv echo server, talks to it over
-//! loopback and prints what happened.
+//! `cargo xtask demo`: starts the uvtcp echo server, runs the echo client
+//! against it, and prints what happened; then the same client against the
+//! raw libuv echo server, for comparison.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::command::{Error, cargo, project_root};
+use crate::command::{Error, cargo, project_root, run};
 use crate::vendor;
 
-/// Builds the echo server, runs a few clients against it and reports.
+/// Builds the examples and runs the demo.
 pub fn demo() -> Result<(), Error> {
     vendor::ensure()?;
+    cargo(&[
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "uvtcp",
+        "--examples",
+    ])?;
     cargo(&[
         "build",
         "--quiet",
@@ -21,100 +29,69 @@ pub fn demo() -> Result<(), Error> {
         "--example",
         "raw_echo",
     ])?;
-    let binary = project_root().join("target/release/examples/raw_echo");
-    let mut server = Server::start(Command::new(binary).args(["127.0.0.1", "0"]))?;
-    let address = server.address.clone();
-    println!(
-        "echo server (uv-sys/examples/raw_echo.rs) is {}",
-        server.banner
-    );
+    let examples = project_root().join("target/release/examples");
+    let client = examples.join("echo_client");
 
-    let mut stream = TcpStream::connect(&address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.set_nodelay(true)?;
-    for line in ["hello, libuv", "a second line", "and a third"] {
-        let mut echoed = vec![0; line.len()];
-        stream.write_all(line.as_bytes())?;
-        stream.read_exact(&mut echoed)?;
-        println!(
-            "sent {line:?}, got back {:?}",
-            String::from_utf8_lossy(&echoed)
-        );
-    }
-
-    let round_trips = 10_000;
-    let started = Instant::now();
-    let mut byte = [0u8; 1];
-    for _ in 0..round_trips {
-        stream.write_all(b"x")?;
-        stream.read_exact(&mut byte)?;
-    }
-    let elapsed = started.elapsed();
     println!(
-        "{round_trips} one-byte round trips in {elapsed:.2?} ({:.1} us each)",
-        elapsed.as_secs_f64() * 1e6 / f64::from(round_trips)
+        "== uvtcp echo server (uvtcp/examples/echo_server.rs: listen + a thread per connection)"
     );
+    let port = free_port()?;
+    let server = Server::start(
+        Command::new(examples.join("echo_server")).args(["127.0.0.1", &port.to_string()]),
+    )?;
+    println!("{}", server.banner);
+    run_client(&client, port, &["hello, uvtcp", "a second message"])?;
+    drop(server);
 
-    let payload: Vec<u8> = (0..8u32 << 20).map(|i| (i * 7 + i / 251) as u8).collect();
-    let started = Instant::now();
-    let mut writer = stream.try_clone()?;
-    let to_send = payload.clone();
-    let sender = std::thread::spawn(move || -> std::io::Result<()> {
-        writer.write_all(&to_send)?;
-        writer.shutdown(std::net::Shutdown::Write)
-    });
-    let mut received = Vec::with_capacity(payload.len());
-    stream.read_to_end(&mut received)?;
-    sender.join().expect("the sender thread does not panic")?;
-    let elapsed = started.elapsed();
-    let intact = received == payload;
-    println!(
-        "echoed {} MiB in {elapsed:.2?} ({:.0} MiB/s), intact: {intact}",
-        payload.len() >> 20,
-        (payload.len() >> 20) as f64 / elapsed.as_secs_f64()
-    );
-    server.stop();
-    if intact {
-        Ok(())
-    } else {
-        Err(Error::new("the echoed bytes differ from the bytes sent"))
-    }
+    println!();
+    println!("== the same client against the raw libuv echo server (uv-sys/examples/raw_echo.rs)");
+    let port = free_port()?;
+    let server = Server::start(
+        Command::new(examples.join("raw_echo")).args(["127.0.0.1", &port.to_string()]),
+    )?;
+    println!("{}", server.banner);
+    run_client(&client, port, &["hello, libuv"])
 }
 
-/// A server process that prints `listening on ADDRESS` first; killed on drop.
+fn run_client(client: &Path, port: u16, messages: &[&str]) -> Result<(), Error> {
+    let port = port.to_string();
+    let mut args = vec![port.as_str(), "10000"];
+    args.extend_from_slice(messages);
+    run(Command::new(client).args(&args))
+}
+
+/// A port that was free a moment ago (the OS picks it).
+fn free_port() -> Result<u16, Error> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(probe.local_addr()?.port())
+}
+
+/// A server process that prints a banner line first; killed on drop.
 struct Server {
     child: Child,
-    address: String,
     banner: String,
 }
 
 impl Server {
     fn start(command: &mut Command) -> Result<Server, Error> {
         let mut child = command.stdout(Stdio::piped()).spawn()?;
-        let mut banner = String::new();
         let stdout = child.stdout.take().expect("stdout is piped");
+        let mut banner = String::new();
         BufReader::new(stdout).read_line(&mut banner)?;
-        let banner = banner.trim().to_string();
-        let Some(address) = banner.strip_prefix("listening on ") else {
+        if banner.is_empty() {
             let _ = child.kill();
-            return Err(Error::new(format!("the server printed {banner:?}")));
-        };
-        let address = address.to_string();
+            return Err(Error::new("the server exited before it listened"));
+        }
         Ok(Server {
             child,
-            address,
-            banner,
+            banner: banner.trim().to_string(),
         })
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
