@@ -66,7 +66,7 @@ pub enum RunMode {
 /// let fired = Rc::new(Cell::new(false));
 /// let timer = Timer::new(&event_loop)?;
 /// let flag = fired.clone();
-/// timer.start(Duration::from_millis(1), Duration::ZERO, move || flag.set(true))?;
+/// timer.start(Duration::from_millis(1), Duration::ZERO, move |_| flag.set(true))?;
 /// event_loop.run(RunMode::Default)?;
 /// assert!(fired.get());
 /// # Ok::<(), uv_handle::UvError>(())

@@ -25,7 +25,7 @@ use crate::handle::{self, RawHandle};
 /// let timer = Timer::new(&event_loop)?;
 /// let ticks = Rc::new(Cell::new(0));
 /// let counter = ticks.clone();
-/// timer.start(Duration::from_millis(1), Duration::ZERO, move || counter.set(counter.get() + 1))?;
+/// timer.start(Duration::from_millis(1), Duration::ZERO, move |_| counter.set(counter.get() + 1))?;
 /// event_loop.run(RunMode::Default)?;
 /// assert_eq!(ticks.get(), 1);
 /// # Ok::<(), uv_handle::UvError>(())
@@ -35,11 +35,13 @@ pub struct Timer {
     handle: Rc<TimerInner>,
 }
 
+type FireCallback = Box<dyn FnMut(&LoopRef)>;
+
 #[repr(C)]
 struct TimerInner {
     raw: UnsafeCell<ffi::uv_timer_t>,
     event_loop: Rc<LoopRef>,
-    on_fire: RefCell<Option<Box<dyn FnMut()>>>,
+    on_fire: RefCell<Option<FireCallback>>,
 }
 
 // SAFETY: TimerInner is #[repr(C)] with the uv_timer_t (in an UnsafeCell)
@@ -85,8 +87,8 @@ impl Timer {
         Ok(Timer { handle })
     }
 
-    /// Fires `on_fire` after `timeout`, then every `repeat` (zero: once).
-    /// Replaces a previous start.
+    /// Fires `on_fire` (with the timer's loop) after `timeout`, then every
+    /// `repeat` (zero: once). Replaces a previous start.
     ///
     /// Wraps `uv_timer_start`.
     ///
@@ -94,7 +96,7 @@ impl Timer {
     /// use std::time::Duration;
     /// let event_loop = uv_handle::Loop::new()?;
     /// let timer = uv_handle::Timer::new(&event_loop)?;
-    /// timer.start(Duration::from_secs(60), Duration::ZERO, || {})?;
+    /// timer.start(Duration::from_secs(60), Duration::ZERO, |_| {})?;
     /// timer.stop()?;
     /// # Ok::<(), uv_handle::UvError>(())
     /// ```
@@ -103,7 +105,7 @@ impl Timer {
         &self,
         timeout: Duration,
         repeat: Duration,
-        on_fire: impl FnMut() + 'static,
+        on_fire: impl FnMut(&LoopRef) + 'static,
     ) -> Result<(), UvError> {
         let raw = self.raw()?;
         let previous = self.handle.on_fire.replace(Some(Box::new(on_fire)));
@@ -166,7 +168,7 @@ extern "C" fn timer_cb(raw: *mut ffi::uv_timer_t) {
     let Some(mut on_fire) = timer.on_fire.borrow_mut().take() else {
         return;
     };
-    let finished = callback::catch(&timer.event_loop, &mut on_fire);
+    let finished = callback::catch(&timer.event_loop, || on_fire(&timer.event_loop));
     // SAFETY: the timer memory is alive; the call reads one field.
     let repeating = unsafe { ffi::uv_timer_get_repeat(raw) } > 0;
     let active = repeating && finished.is_some() && !handle::is_closing(timer);

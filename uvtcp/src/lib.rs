@@ -54,7 +54,7 @@ pub mod ip;
 #[doc(hidden)]
 pub mod doc_support;
 
-pub use connect::connect;
+pub use connect::{connect, connect_future, connect_host, connect_timeout};
 pub use error::{TcpConnectErrData, TcpErrData, TcpListenErrData};
 pub use future::Future;
 pub use io_task::{IoTask, global_loop};

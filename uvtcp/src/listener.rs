@@ -1,14 +1,18 @@
 //! Servers: [`TcpListener`], and the classic [`listen`] / [`accept`] with
 //! [`TcpNewConnection`] and [`KillChan`].
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
-use uv_handle::{BindFlags, LocalKey, LoopRef, Tcp, UvError, completion};
+use uv_handle::{BindFlags, Completer, LocalKey, LoopRef, Tcp, UvError, completion};
 
 use crate::error::{TcpErrData, TcpListenErrData, canceled, forbid_blocking};
+use crate::future::Future;
 use crate::io_task::IoTask;
 use crate::socket::TcpSocket;
 use crate::stream;
@@ -33,9 +37,19 @@ use crate::stream;
 /// ```
 pub struct TcpListener {
     io_task: IoTask,
-    key: LocalKey<Tcp>,
+    key: LocalKey<LoopListener>,
     incoming: Receiver<TcpSocket>,
     local: SocketAddr,
+}
+
+/// The loop thread's side of a listener: the handle, the queue of accepted
+/// connections (its sending end, and a receiving end to serve
+/// `accept_future`s from), and the `accept_future`s waiting.
+struct LoopListener {
+    tcp: Tcp,
+    queue: Sender<TcpSocket>,
+    queued: Receiver<TcpSocket>,
+    waiters: RefCell<VecDeque<Completer<Result<TcpSocket, TcpErrData>>>>,
 }
 
 /// A connection that arrived at a [`listen`]ing server and has not been
@@ -85,10 +99,12 @@ impl TcpListener {
         let address = SocketAddr::new(host_ip, port);
         let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
         let (sender, incoming) = crossbeam_channel::unbounded();
+        let queued = incoming.clone();
         let (completer, result) = completion();
         let io_task = iotask.clone();
         iotask.run(move |event_loop| {
-            completer.complete(open_listener(event_loop, address, backlog, io_task, sender));
+            let queue = (sender, queued);
+            completer.complete(open_listener(event_loop, address, backlog, io_task, queue));
         })?;
         let (key, local) = result
             .wait()
@@ -170,8 +186,69 @@ impl TcpListener {
         std::iter::from_fn(move || Some(self.accept()))
     }
 
+    /// Waits for the next connection without blocking: the [`Future`]
+    /// resolves to it.
+    ///
+    /// # Cancel safety
+    ///
+    /// A connection that arrives for a dropped future stays queued for the
+    /// next accept.
+    ///
+    /// ```
+    /// # let (listener, io_task) = uvtcp::doc_support::listener();
+    /// let pending = listener.accept_future();
+    /// let port = listener.local_addr()?.port();
+    /// let _client = uvtcp::connect("127.0.0.1".parse().unwrap(), port, &io_task).unwrap();
+    /// let server_side = pending.get()?;
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn accept_future(&self) -> Future<Result<TcpSocket, TcpErrData>> {
+        if let Ok(socket) = self.incoming.try_recv() {
+            return Future::from_value(Ok(socket));
+        }
+        let (completer, result) = completion();
+        let key = self.key;
+        let queued = self.io_task.run(move |event_loop| {
+            let Some(listener) = event_loop.local(key) else {
+                return completer.complete(Err(canceled()));
+            };
+            match listener.queued.try_recv() {
+                Ok(socket) => {
+                    if let Err(Ok(socket)) = completer.try_complete(Ok(socket)) {
+                        listener.deliver(socket);
+                    }
+                }
+                Err(_) => listener.waiters.borrow_mut().push_back(completer),
+            }
+        });
+        match queued {
+            Ok(()) => Future::pending(result, || Err(canceled())),
+            Err(error) => Future::from_value(Err(error)),
+        }
+    }
+
     pub(crate) fn connections(&self) -> &Receiver<TcpSocket> {
         &self.incoming
+    }
+}
+
+impl LoopListener {
+    /// Hands a new connection to the oldest waiting `accept_future`, or
+    /// queues it for `accept`.
+    fn deliver(&self, socket: TcpSocket) {
+        let mut socket = socket;
+        loop {
+            let Some(waiter) = self.waiters.borrow_mut().pop_front() else {
+                // A closed queue hands the socket back; dropping it closes it.
+                let _ = self.queue.send(socket);
+                return;
+            };
+            match waiter.try_complete(Ok(socket)) {
+                Ok(()) => return,
+                Err(Ok(unclaimed)) => socket = unclaimed,
+                Err(Err(_)) => unreachable!("the socket was sent as Ok"),
+            }
+        }
     }
 }
 
@@ -180,15 +257,28 @@ fn open_listener(
     address: SocketAddr,
     backlog: i32,
     io_task: IoTask,
-    connections: Sender<TcpSocket>,
-) -> Result<(LocalKey<Tcp>, SocketAddr), TcpListenErrData> {
-    let server = Tcp::new(event_loop)?;
+    (queue, queued): (Sender<TcpSocket>, Receiver<TcpSocket>),
+) -> Result<(LocalKey<LoopListener>, SocketAddr), TcpListenErrData> {
+    let tcp = Tcp::new(event_loop)?;
     let flags = BindFlags {
         ipv6_only: address.is_ipv6(),
         ..BindFlags::default()
     };
-    server.bind(address, flags)?;
-    server.listen(backlog, move |server, status| {
+    tcp.bind(address, flags)?;
+    let key = event_loop.insert_local(LoopListener {
+        tcp,
+        queue,
+        queued,
+        waiters: RefCell::new(VecDeque::new()),
+    });
+    let Some(listener) = event_loop.local(key) else {
+        return Err(canceled().into());
+    };
+    let weak = Rc::downgrade(&listener);
+    let listening = listener.tcp.listen(backlog, move |server, status| {
+        let Some(listener) = weak.upgrade() else {
+            return;
+        };
         if status.is_err() {
             return;
         }
@@ -196,20 +286,25 @@ fn open_listener(
             return;
         };
         if let Ok((key, shared)) = stream::register(server.event_loop(), client) {
-            // A closed queue hands the socket back; dropping it closes it.
-            let _ = connections.send(TcpSocket::new(io_task.clone(), key, shared));
+            listener.deliver(TcpSocket::new(io_task.clone(), key, shared));
         }
-    })?;
-    let local = server.local_addr()?;
-    Ok((event_loop.insert_local(server), local))
+    });
+    let local = listening.and_then(|()| listener.tcp.local_addr());
+    match local {
+        Ok(local) => Ok((key, local)),
+        Err(error) => {
+            drop(event_loop.remove_local(key));
+            Err(error.into())
+        }
+    }
 }
 
 impl Drop for TcpListener {
     fn drop(&mut self) {
         let key = self.key;
         let _ = self.io_task.run(move |event_loop| {
-            if let Some(server) = event_loop.remove_local(key) {
-                server.close();
+            if let Some(listener) = event_loop.remove_local(key) {
+                listener.tcp.close();
             }
         });
     }

@@ -238,8 +238,9 @@ impl TcpSocket {
         self.write_future(raw_write_data).get()
     }
 
-    /// Queues `raw_write_data` for writing and returns at once; the
-    /// [`Future`] resolves when the write completes.
+    /// Queues `raw_write_data` for writing and returns at once (unless a
+    /// write buffer limit holds it back); the [`Future`] resolves when the
+    /// write completes.
     ///
     /// Writes are sent in call order. A zero-length write is `Ok(())` and
     /// sends nothing.
@@ -268,16 +269,16 @@ impl TcpSocket {
         }
         let length = data.len();
         let (completer, result) = completion();
-        self.shared.write_queue.fetch_add(length, Ordering::Relaxed);
+        self.shared.queue_write(length);
         let shared = Arc::clone(&self.shared);
         let queued = self.on_loop(move |event_loop, key| {
             let Some(socket) = event_loop.local(key) else {
-                shared.write_queue.fetch_sub(length, Ordering::Relaxed);
+                shared.written(length);
                 completer.complete(Err(canceled()));
                 return;
             };
             socket.tcp.write(data, move |outcome| {
-                shared.write_queue.fetch_sub(length, Ordering::Relaxed);
+                shared.written(length);
                 completer.complete(outcome.map_err(TcpErrData::from));
             });
         });
@@ -373,6 +374,21 @@ impl TcpSocket {
     /// ```
     pub fn write_queue_size(&self) -> usize {
         self.shared.write_queue.load(Ordering::Relaxed)
+    }
+
+    /// Limits the bytes queued for writing: above it `write_future` (and
+    /// `write`) wait until the queue drains. A single write larger than the
+    /// limit goes when nothing else is queued; `0` means one write in
+    /// flight at a time. By default there is no limit.
+    ///
+    /// ```
+    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// client.set_write_buffer_limit(256 * 1024);
+    /// client.write(vec![0u8; 64 * 1024])?;
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn set_write_buffer_limit(&self, bytes: usize) {
+        self.shared.write_limit.store(bytes, Ordering::Relaxed);
     }
 
     /// Half-closes the connection: waits until the writes queued before it

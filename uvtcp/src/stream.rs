@@ -36,6 +36,9 @@ pub(crate) struct SocketShared {
     readable: Condvar,
     pub(crate) read_limit: AtomicUsize,
     pub(crate) write_queue: AtomicUsize,
+    /// The write buffer limit; `usize::MAX` when none is set.
+    pub(crate) write_limit: AtomicUsize,
+    writable: Condvar,
     pub(crate) local: SocketAddr,
     pub(crate) peer: SocketAddr,
 }
@@ -109,6 +112,37 @@ impl SocketShared {
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .0
             }
+        }
+    }
+
+    /// Counts `length` bytes as queued for writing, first waiting (on a
+    /// user thread) while a write buffer limit is set and they would exceed
+    /// it. A write larger than the limit goes when nothing else is queued.
+    pub(crate) fn queue_write(&self, length: usize) {
+        let limit = self.write_limit.load(Ordering::Relaxed);
+        if limit != usize::MAX && !uv_handle::on_loop_thread() {
+            let mut state = self.lock();
+            loop {
+                let queued = self.write_queue.load(Ordering::Acquire);
+                if queued == 0 || (limit > 0 && queued + length <= limit) {
+                    break;
+                }
+                state = self
+                    .writable
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+        }
+        self.write_queue.fetch_add(length, Ordering::AcqRel);
+    }
+
+    /// Counts `length` queued bytes as written, waking writers held back
+    /// by a write buffer limit.
+    pub(crate) fn written(&self, length: usize) {
+        self.write_queue.fetch_sub(length, Ordering::AcqRel);
+        if self.write_limit.load(Ordering::Relaxed) != usize::MAX {
+            let _state = self.lock();
+            self.writable.notify_all();
         }
     }
 
@@ -195,6 +229,8 @@ pub(crate) fn register(
         readable: Condvar::new(),
         read_limit: AtomicUsize::new(DEFAULT_READ_BUFFER_LIMIT),
         write_queue: AtomicUsize::new(0),
+        write_limit: AtomicUsize::new(usize::MAX),
+        writable: Condvar::new(),
         local,
         peer,
     });
@@ -348,7 +384,7 @@ fn start_read_timer(
     let timer = Timer::new(event_loop)?;
     let weak = Rc::downgrade(socket);
     let timeout = Duration::from_millis(u64::from(timeout_msecs));
-    timer.start(timeout, Duration::ZERO, move || {
+    timer.start(timeout, Duration::ZERO, move |_| {
         let Some(socket) = weak.upgrade() else {
             return;
         };
