@@ -4,7 +4,9 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use uv_handle::Completion;
+use uv_handle::{Completion, CompletionError};
+
+use crate::local_task::TaskResult;
 
 /// A value that will be ready later: the result of a non-blocking
 /// operation such as [`TcpSocket::write_future`](crate::TcpSocket::write_future).
@@ -28,6 +30,21 @@ enum State<T> {
         completion: Completion<T>,
         abandoned: fn() -> T,
     },
+    /// A local task: its panic is re-raised where the future is resolved.
+    Task(Completion<TaskResult<T>>),
+}
+
+/// The outcome of a local task whose completer was dropped unresolved.
+fn task_lost() -> ! {
+    panic!("the local task was dropped before it finished: its loop closed")
+}
+
+fn task_outcome<T>(outcome: Result<TaskResult<T>, CompletionError>) -> T {
+    match outcome {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => std::panic::resume_unwind(payload),
+        Err(_) => task_lost(),
+    }
 }
 
 impl<T> Future<T> {
@@ -54,31 +71,40 @@ impl<T> Future<T> {
         }
     }
 
+    /// A future resolved by a local task.
+    pub(crate) fn task(completion: Completion<TaskResult<T>>) -> Future<T> {
+        Future {
+            state: State::Task(completion),
+        }
+    }
+
     /// Blocks until the value is ready and returns it.
     ///
     /// # Panics
     ///
-    /// When called on a loop thread (inside a libuv callback or a task)
-    /// before the value is ready: waiting there would stall the loop that
-    /// must produce the value. `.await` the future there instead.
+    /// When called on a loop thread (inside a local task), even for a ready
+    /// value: waiting there would stall the loop that must produce it. `.await` the future there instead. Re-raises
+    /// the panic of a local task ([`IoTask::spawn_local`](crate::IoTask::spawn_local)).
     ///
     /// ```
     /// assert_eq!(uvtcp::Future::from_value(1).get(), 1);
     /// ```
     pub fn get(self) -> T {
         match self.state {
-            State::Ready(mut value) => value.take().expect("a ready future holds its value"),
+            State::Ready(mut value) => {
+                refuse_to_stall();
+                value.take().expect("a ready future holds its value")
+            }
             State::Pending {
                 completion,
                 abandoned,
             } => {
-                if uv_handle::on_loop_thread() && !completion.is_ready() {
-                    panic!(
-                        "uvtcp::Future::get called on a loop thread would stall the loop; \
-                         `.await` the future instead"
-                    );
-                }
+                refuse_to_stall();
                 completion.wait().unwrap_or_else(|_| abandoned())
+            }
+            State::Task(completion) => {
+                refuse_to_stall();
+                task_outcome(completion.wait())
             }
         }
     }
@@ -92,6 +118,7 @@ impl<T> Future<T> {
         match &self.state {
             State::Ready(_) => true,
             State::Pending { completion, .. } => completion.is_ready(),
+            State::Task(completion) => completion.is_ready(),
         }
     }
 }
@@ -116,7 +143,20 @@ impl<T> std::future::Future for Future<T> {
                 Poll::Ready(Err(_)) => Poll::Ready(abandoned()),
                 Poll::Pending => Poll::Pending,
             },
+            State::Task(completion) => Pin::new(completion).poll(context).map(task_outcome),
         }
+    }
+}
+
+/// Panics on a loop thread, where waiting would stall the loop. Always,
+/// also for a value that is ready, so code does not change behaviour under
+/// load.
+fn refuse_to_stall() {
+    if uv_handle::on_loop_thread() {
+        panic!(
+            "uvtcp::Future::get called on a loop thread would stall the loop; \
+             `.await` the future instead"
+        );
     }
 }
 

@@ -2,9 +2,11 @@
 
 use std::fmt;
 
-use uv_handle::LoopRef;
+use uv_handle::{LoopRef, completion};
 
 use crate::error::{TcpErrData, canceled};
+use crate::future::Future;
+use crate::local_task;
 
 /// A libuv loop running on its own thread; sockets and listeners live on
 /// one. `Clone + Send + Sync`.
@@ -39,6 +41,42 @@ impl IoTask {
     pub fn spawn() -> Result<IoTask, TcpErrData> {
         let inner = uv_handle::IoTask::spawn()?;
         Ok(IoTask { inner })
+    }
+
+    /// Builds a future on the loop thread with `make` (it need not be
+    /// `Send`) and polls it there, so the socket operations it awaits run
+    /// with no thread hand-off. Returns at once, also inside a local task;
+    /// tasks start in the order they were spawned.
+    ///
+    /// Dropping the returned [`Future`] detaches the task: it runs on. A
+    /// pending task keeps its loop alive. Inside a task, await the
+    /// non-blocking operations (`read_future`, `write_future`,
+    /// `recv_async`, `accept_future`, `connect_future`); blocking calls fail
+    /// there with `EAGAIN`.
+    ///
+    /// # Panics
+    ///
+    /// A panic in the task or in `make` drops the task (its sockets close
+    /// gracefully) and is re-raised by `get` / `.await` on the returned
+    /// future; the loop and its other tasks and sockets go on.
+    ///
+    /// ```
+    /// let io_task = uvtcp::IoTask::spawn()?;
+    /// let answer = io_task.spawn_local(|| async { 6 * 7 });
+    /// assert_eq!(answer.get(), 42);
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn spawn_local<F, Fut, T>(&self, make: F) -> Future<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        let (completer, completion) = completion();
+        let io_task = self.clone();
+        // If the loop is gone, the completer is dropped and `get` says so.
+        let _ = self.run(move |event_loop| local_task::start(event_loop, io_task, make, completer));
+        Future::task(completion)
     }
 
     /// Runs `task` on the loop thread.

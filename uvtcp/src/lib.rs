@@ -44,6 +44,7 @@ mod error;
 mod future;
 mod io_task;
 mod listener;
+mod local_task;
 mod read_port;
 mod socket;
 mod socket_buf;

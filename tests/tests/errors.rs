@@ -1,0 +1,186 @@
+//! Error values: libuv names for refused, reset, broken pipe and EOF, the
+//! listen error variants, `Display`, and the `io::Error` conversion.
+
+use std::io::ErrorKind;
+use std::thread;
+use std::time::Duration;
+
+use uvtcp::*;
+use uvtcp_tests::*;
+
+fn err(name: &str) -> TcpErrData {
+    TcpErrData {
+        err_name: name.to_string(),
+        err_msg: format!("message of {name}"),
+    }
+}
+
+#[test]
+fn refused_connect_is_the_connection_refused_variant() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let port = free_port(localhost_v4());
+        match connect(localhost_v4(), port, &iotask) {
+            Err(TcpConnectErrData::ConnectionRefused) => {}
+            Err(other) => panic!("expected ConnectionRefused, got {other:?}"),
+            Ok(_) => panic!("connect to a closed port returned Ok"),
+        }
+    });
+}
+
+#[test]
+fn peer_close_reset_gives_econnreset_on_read() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        t!(client.close_reset());
+        let error = server
+            .read(READ_TIMEOUT_MS)
+            .expect_err("read after a reset returned Ok");
+        assert_eq!(error.err_name, "ECONNRESET", "got {error:?}");
+        assert!(!error.err_msg.is_empty());
+        assert_eq!(
+            std::io::Error::from(error).kind(),
+            ErrorKind::ConnectionReset
+        );
+    });
+}
+
+#[test]
+fn read_after_a_reset_repeats_the_reset() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        t!(client.close_reset());
+        for attempt in 0..3 {
+            let error = server
+                .read(READ_TIMEOUT_MS)
+                .expect_err("read after a reset returned Ok");
+            assert_eq!(error.err_name, "ECONNRESET", "attempt {attempt}: {error:?}");
+        }
+    });
+}
+
+#[test]
+fn writing_to_a_reset_peer_fails_with_epipe_or_econnreset() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        t!(client.close_reset());
+        let mut failure = None;
+        for _ in 0..200 {
+            match server.write(vec![0u8; 1024]) {
+                Ok(()) => thread::sleep(Duration::from_millis(10)),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        let error = failure.expect("200 writes to a reset peer all returned Ok");
+        assert!(
+            error.err_name == "EPIPE" || error.err_name == "ECONNRESET",
+            "expected EPIPE or ECONNRESET, got {error:?}"
+        );
+        // Later writes fail too.
+        let error = server
+            .write(&b"again"[..])
+            .expect_err("write after a failure returned Ok");
+        assert!(
+            error.err_name == "EPIPE" || error.err_name == "ECONNRESET",
+            "expected EPIPE or ECONNRESET, got {error:?}"
+        );
+    });
+}
+
+#[test]
+fn eof_is_reported_repeatedly_as_eof() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        drop(client);
+        for attempt in 0..5 {
+            let error = server
+                .read(READ_TIMEOUT_MS)
+                .expect_err("read at EOF returned Ok");
+            assert_eq!(error.err_name, "EOF", "attempt {attempt}: {error:?}");
+            assert!(!error.err_msg.is_empty());
+        }
+    });
+}
+
+#[test]
+fn close_reset_on_an_idle_socket_is_ok() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (client, _server) = connected_pair(&iotask);
+        assert_eq!(client.close_reset(), Ok(()));
+    });
+}
+
+#[test]
+fn tcp_err_data_displays_name_colon_message() {
+    let error = TcpErrData {
+        err_name: "ECONNRESET".to_string(),
+        err_msg: "connection reset by peer".to_string(),
+    };
+    assert_eq!(error.to_string(), "ECONNRESET: connection reset by peer");
+    let as_std_error: &dyn std::error::Error = &error;
+    assert_eq!(
+        as_std_error.to_string(),
+        "ECONNRESET: connection reset by peer"
+    );
+}
+
+#[test]
+fn tcp_err_data_converts_to_io_error_kinds() {
+    let cases = [
+        ("EOF", ErrorKind::UnexpectedEof),
+        ("ETIMEDOUT", ErrorKind::TimedOut),
+        ("ECONNRESET", ErrorKind::ConnectionReset),
+        ("EPIPE", ErrorKind::BrokenPipe),
+    ];
+    for (name, kind) in cases {
+        let io_error = std::io::Error::from(err(name));
+        assert_eq!(io_error.kind(), kind, "{name}");
+    }
+}
+
+#[test]
+fn a_real_read_timeout_converts_to_timed_out() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (_client, server) = connected_pair(&iotask);
+        let error = server
+            .read(50)
+            .expect_err("read with nothing sent returned Ok");
+        assert_eq!(std::io::Error::from(error).kind(), ErrorKind::TimedOut);
+    });
+}
+
+#[test]
+fn error_types_compare_by_value() {
+    assert_eq!(err("EPIPE"), err("EPIPE").clone());
+    assert_ne!(err("EPIPE"), err("ECONNRESET"));
+    assert_eq!(
+        TcpConnectErrData::GenericConnectErr("ENETUNREACH".into(), "network is unreachable".into()),
+        TcpConnectErrData::GenericConnectErr("ENETUNREACH".into(), "network is unreachable".into())
+    );
+    assert_ne!(
+        TcpListenErrData::AddressInUse,
+        TcpListenErrData::AccessDenied
+    );
+}
+
+#[test]
+fn listen_with_a_port_in_use_is_address_in_use_without_callbacks() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let holder = std::net::TcpListener::bind((localhost_v4(), 0)).unwrap();
+        let port = holder.local_addr().unwrap().port();
+        let result = start_listen_server(localhost_v4(), port, &iotask, |_new_conn, _kill| {
+            panic!("new_connect_cb ran although bind failed")
+        });
+        assert_eq!(result.err(), Some(TcpListenErrData::AddressInUse));
+    });
+}
