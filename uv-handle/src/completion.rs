@@ -81,7 +81,11 @@ impl<T> Shared<T> {
     }
 
     fn finish(&self, value: Option<T>) {
-        let mut state = self.lock();
+        self.deliver(self.lock(), value);
+    }
+
+    /// Stores the value (or the abandonment) and wakes the waiter.
+    fn deliver(&self, mut state: MutexGuard<'_, State<T>>, value: Option<T>) {
         match value {
             Some(value) => state.value = Some(value),
             None => state.abandoned = true,
@@ -125,17 +129,11 @@ impl<T> Completer<T> {
     /// ```
     pub fn try_complete(mut self, value: T) -> Result<(), T> {
         let shared = self.shared.take().expect("a completer is used once");
-        let mut state = shared.lock();
+        let state = shared.lock();
         if state.receiver_gone {
             return Err(value);
         }
-        state.value = Some(value);
-        let waker = state.waker.take();
-        drop(state);
-        shared.ready.notify_all();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        shared.deliver(state, Some(value));
         Ok(())
     }
 
@@ -180,20 +178,7 @@ impl<T> Completion<T> {
     /// assert_eq!(completion.wait(), Err(uv_handle::CompletionError::Abandoned));
     /// ```
     pub fn wait(self) -> Result<T, CompletionError> {
-        let mut state = self.shared.lock();
-        loop {
-            if let Some(value) = state.value.take() {
-                return Ok(value);
-            }
-            if state.abandoned {
-                return Err(CompletionError::Abandoned);
-            }
-            state = self
-                .shared
-                .ready
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
+        self.wait_until(None)
     }
 
     /// Blocks until the value arrives or `timeout` passes. On timeout the
@@ -212,7 +197,11 @@ impl<T> Completion<T> {
     /// assert_eq!(completion.wait_timeout(Duration::from_millis(1)), Ok(1));
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<T, CompletionError> {
-        let deadline = Instant::now().checked_add(timeout);
+        self.wait_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits for the value until `deadline` (`None`: forever).
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<T, CompletionError> {
         let mut state = self.shared.lock();
         loop {
             if let Some(value) = state.value.take() {
@@ -221,19 +210,25 @@ impl<T> Completion<T> {
             if state.abandoned {
                 return Err(CompletionError::Abandoned);
             }
-            let left = match deadline {
-                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-                None => Duration::from_secs(3600),
+            state = match deadline {
+                None => self
+                    .shared
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(CompletionError::TimedOut);
+                    }
+                    let (state, _) = self
+                        .shared
+                        .ready
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    state
+                }
             };
-            if left.is_zero() {
-                return Err(CompletionError::TimedOut);
-            }
-            state = self
-                .shared
-                .ready
-                .wait_timeout(state, left)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
         }
     }
 

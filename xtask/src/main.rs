@@ -8,7 +8,7 @@ mod demo;
 mod tidy;
 mod vendor;
 
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use command::{Error, cargo, project_root};
 
@@ -21,6 +21,7 @@ commands:
   test               vendor if needed, then run every test of the workspace
   valgrind           run uv-handle's tests under valgrind's leak checker
   ci                 everything CI checks: fmt, clippy, bindgen, vendor, tidy, test, valgrind, docs
+  system-libuv       check the opt-in system libuv build (UV_SYS_USE_PKG_CONFIG=1)
   demo               run the echo demo and print what happened
   tidy               check the project's house rules";
 
@@ -46,6 +47,7 @@ fn run(args: &[&str]) -> Result<(), Error> {
         ["valgrind"] => valgrind(),
         ["ci"] => ci(),
         ["demo"] => demo::demo(),
+        ["system-libuv"] => system_libuv(),
         ["tidy"] => tidy::check(&project_root()),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{HELP}");
@@ -81,8 +83,50 @@ fn valgrind() -> Result<(), Error> {
     )
 }
 
+/// Builds uv-sys against the system libuv (`UV_SYS_USE_PKG_CONFIG=1`): it
+/// must link a libuv 1.53.x and refuse, with a message naming the version
+/// found, any other.
+fn system_libuv() -> Result<(), Error> {
+    let version = Command::new("pkg-config")
+        .args(["--modversion", "libuv"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .ok_or_else(|| {
+            Error::new("pkg-config finds no libuv: install `pkg-config` and `libuv1-dev` (Debian)")
+        })?;
+    let target_dir = project_root().join("target").join("system-libuv");
+    let output = command::cargo_command(&["build", "--package", "uv-sys", "--tests", "--locked"])
+        .env("UV_SYS_USE_PKG_CONFIG", "1")
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let supported = version.starts_with("1.53.");
+    match (supported, output.status.success()) {
+        (true, true) => {
+            println!("uv-sys builds against the system libuv {version}");
+            Ok(())
+        }
+        (false, false) if stderr.contains("needs a system libuv") && stderr.contains(&version) => {
+            println!(
+                "uv-sys refuses the system libuv {version}, as it must (the bindings describe 1.53)"
+            );
+            Ok(())
+        }
+        (true, false) => Err(Error::new(format!(
+            "uv-sys does not build against the system libuv {version}:\n{stderr}"
+        ))),
+        (false, _) => Err(Error::new(format!(
+            "uv-sys did not refuse the system libuv {version} with a clear message:\n{stderr}"
+        ))),
+    }
+}
+
 /// Everything CI checks, in order of cost.
 fn ci() -> Result<(), Error> {
+    // A fresh clone has no vendored tree yet: fetch it, then verify it.
+    vendor::ensure()?;
     vendor::check()?;
     cargo(&["fmt", "--all", "--", "--check"])
         .map_err(|e| e.context("formatting differs: run `cargo fmt --all` and commit"))?;
@@ -98,6 +142,7 @@ fn ci() -> Result<(), Error> {
         "warnings",
     ])?;
     test()?;
+    system_libuv()?;
     valgrind()?;
     command::run(
         command::cargo_command(&["doc", "--workspace", "--no-deps", "--locked"])
