@@ -72,6 +72,14 @@ pub struct TcpNewConnection {
 /// The channel that stops a [`listen`]ing server: `None` stops it with
 /// `Ok(())`, `Some(error)` with that error. Unbounded, so callbacks can
 /// send on it.
+///
+/// ```
+/// fn stop_server(kill: &uvtcp::KillChan) {
+///     // The server's `listen` returns Ok(()).
+///     let _ = kill.send(None);
+/// }
+/// ```
+#[doc(alias = "kill_ch")]
 pub type KillChan = Sender<Option<TcpErrData>>;
 
 impl TcpListener {
