@@ -151,7 +151,7 @@ struct Race {
     io_task: IoTask,
     completer: RefCell<Option<Completer<ConnectResult>>>,
     remaining: RefCell<VecDeque<SocketAddr>>,
-    attempts: RefCell<Vec<Tcp>>,
+    attempts: RefCell<Vec<Rc<Tcp>>>,
     all_refused: Cell<bool>,
     last_error: Cell<Option<UvError>>,
     deadline: RefCell<Option<Timer>>,
@@ -221,17 +221,18 @@ impl Race {
                 return;
             };
             let tcp = match Tcp::new(event_loop) {
-                Ok(tcp) => tcp,
+                Ok(tcp) => Rc::new(tcp),
                 Err(error) => {
                     race.record(error);
                     continue;
                 }
             };
+            // Registered before connecting: a refused start calls back at once.
+            race.attempts.borrow_mut().push(Rc::clone(&tcp));
             let holder = Rc::clone(race);
             tcp.connect(address, move |handle, status| {
                 holder.attempt_done(handle, status)
             });
-            race.attempts.borrow_mut().push(tcp);
             break;
         }
         if !race.remaining.borrow().is_empty() {
@@ -244,7 +245,9 @@ impl Race {
     fn attempt_done(self: Rc<Self>, handle: &TcpRef, status: Result<(), UvError>) {
         let owner = {
             let mut attempts = self.attempts.borrow_mut();
-            let position = attempts.iter().position(|tcp| std::ptr::eq(&**tcp, handle));
+            let position = attempts
+                .iter()
+                .position(|tcp| std::ptr::eq(&***tcp, handle));
             position.map(|position| attempts.swap_remove(position))
         };
         let Some(tcp) = owner else {
@@ -255,7 +258,11 @@ impl Race {
             return;
         }
         let event_loop = handle.event_loop();
-        match status.and_then(|()| stream::register(event_loop, tcp)) {
+        let connected = status.and_then(|()| {
+            let tcp = Rc::try_unwrap(tcp).map_err(|_| UvError::EBUSY)?;
+            stream::register(event_loop, tcp)
+        });
+        match connected {
             Ok((key, shared)) => {
                 let socket = TcpSocket::new(self.io_task.clone(), key, shared);
                 self.settle(Ok(socket));
