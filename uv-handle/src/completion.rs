@@ -232,6 +232,21 @@ impl<T> Completion<T> {
         }
     }
 
+    /// Gives up waiting: from now on the completer's `try_complete` hands
+    /// its value back. Returns the value if it had already arrived, so a
+    /// value is never lost between a timeout and the cancellation.
+    ///
+    /// ```
+    /// let (completer, completion) = uv_handle::completion::<u8>();
+    /// assert_eq!(completion.cancel(), None);
+    /// assert_eq!(completer.try_complete(3), Err(3));
+    /// ```
+    pub fn cancel(self) -> Option<T> {
+        let mut state = self.shared.lock();
+        state.receiver_gone = true;
+        state.value.take()
+    }
+
     /// Whether the value (or the abandonment) has arrived, without blocking.
     ///
     /// ```

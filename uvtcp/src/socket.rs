@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use uv_handle::{LoopRef, UvError, completion};
+use uv_handle::{Completion, CompletionError, LoopRef, UvError, completion};
 
 use crate::error::{TcpErrData, canceled, forbid_blocking};
 use crate::future::Future;
@@ -175,7 +175,44 @@ impl TcpSocket {
     #[doc(alias = "net::tcp::read")]
     pub fn read(&self, timeout_msecs: u32) -> Result<Vec<u8>, TcpErrData> {
         forbid_blocking()?;
-        self.read_future(timeout_msecs).get()
+        if let Some(ready) = self.ready_read() {
+            return ready;
+        }
+        // The timeout is kept here, on the waiting thread, so the loop arms
+        // no timer for a blocking read.
+        let result = self.start_read(0)?;
+        if timeout_msecs == 0 {
+            return result.wait().unwrap_or_else(|_| abandoned_read());
+        }
+        match result.wait_timeout(Duration::from_millis(u64::from(timeout_msecs))) {
+            Ok(outcome) => outcome,
+            // A chunk that came just now is taken; a later one is queued
+            // for the next read, since nobody waits for this one any more.
+            Err(CompletionError::TimedOut) => result
+                .cancel()
+                .unwrap_or_else(|| Err(UvError::ETIMEDOUT.into())),
+            Err(_) => abandoned_read(),
+        }
+    }
+
+    /// A one-shot read that needs no waiting: the next queued chunk, the
+    /// end of the stream, or `EALREADY` while a port is active.
+    fn ready_read(&self) -> Option<ReadResult> {
+        let mut state = self.shared.lock();
+        if state.port.is_some() {
+            return Some(Err(UvError::EALREADY.into()));
+        }
+        self.shared.take(&mut state).0
+    }
+
+    /// Asks the loop for the next chunk, giving up after `timeout_msecs`
+    /// there (`0`: never).
+    fn start_read(&self, timeout_msecs: u32) -> Result<Completion<ReadResult>, TcpErrData> {
+        let (completer, result) = completion();
+        self.on_loop(move |event_loop, key| {
+            stream::read_once(event_loop, key, timeout_msecs, completer);
+        })?;
+        Ok(result)
     }
 
     /// Like [`read`](Self::read), without blocking: the result comes in a
@@ -195,24 +232,11 @@ impl TcpSocket {
     /// ```
     #[doc(alias = "net::tcp::read_future")]
     pub fn read_future(&self, timeout_msecs: u32) -> Future<Result<Vec<u8>, TcpErrData>> {
-        {
-            let mut state = self.shared.lock();
-            if state.port.is_some() {
-                return Future::from_value(Err(UvError::EALREADY.into()));
-            }
-            if state.has_data() {
-                let (taken, _) = self.shared.take(&mut state);
-                if let Some(result) = taken {
-                    return Future::from_value(result);
-                }
-            }
+        if let Some(ready) = self.ready_read() {
+            return Future::from_value(ready);
         }
-        let (completer, result) = completion();
-        let queued = self.on_loop(move |event_loop, key| {
-            stream::read_once(event_loop, key, timeout_msecs, completer);
-        });
-        match queued {
-            Ok(()) => Future::pending(result, abandoned_read),
+        match self.start_read(timeout_msecs) {
+            Ok(result) => Future::pending(result, abandoned_read),
             Err(error) => Future::from_value(Err(error)),
         }
     }

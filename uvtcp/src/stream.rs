@@ -203,12 +203,6 @@ impl SocketShared {
     }
 }
 
-impl ReadState {
-    pub(crate) fn has_data(&self) -> bool {
-        !self.chunks.is_empty() || self.end.is_some()
-    }
-}
-
 /// Registers a connected handle on its loop; returns its key and shared state.
 pub(crate) fn register(
     event_loop: &LoopRef,
