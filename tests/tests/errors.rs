@@ -184,3 +184,24 @@ fn listen_with_a_port_in_use_is_address_in_use_without_callbacks() {
         assert_eq!(result.err(), Some(TcpListenErrData::AddressInUse));
     });
 }
+
+#[test]
+fn read_start_after_a_reset_repeats_the_reset_and_read_stop_is_ok() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        t!(client.close_reset());
+        let error = server
+            .read(READ_TIMEOUT_MS)
+            .expect_err("read after a reset returned Ok");
+        assert_eq!(error.err_name, "ECONNRESET");
+        let port = t!(server.read_start());
+        for attempt in 0..3 {
+            let error = port
+                .recv_timeout(Duration::from_secs(5))
+                .expect_err("recv after a reset returned Ok");
+            assert_eq!(error.err_name, "ECONNRESET", "attempt {attempt}: {error:?}");
+        }
+        assert_eq!(server.read_stop(port), Ok(()));
+    });
+}

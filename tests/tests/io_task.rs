@@ -264,3 +264,21 @@ fn spawn_local_inside_a_local_task_returns_at_once() {
         assert_eq!(outer.get(), 6);
     });
 }
+
+#[test]
+fn a_pending_local_task_keeps_its_loop_alive() {
+    bounded(10, || {
+        let task_loop = new_iotask();
+        let socket_loop = new_iotask();
+        let (client, server) = connected_pair(&socket_loop);
+        // The task's loop owns no socket: only the pending task keeps it alive.
+        drop(task_loop.spawn_local(move || async move {
+            let request = t!(server.read_future(0).await);
+            t!(server.write_future(request).await);
+        }));
+        drop(task_loop);
+        thread::sleep(std::time::Duration::from_millis(200));
+        t!(client.write(&b"alive"[..]));
+        assert_eq!(t!(read_at_least(&client, 5)), b"alive");
+    });
+}

@@ -296,3 +296,28 @@ fn free_functions_read_start_and_read_stop_work_like_the_methods() {
         t!(read_stop(&server, port));
     });
 }
+
+#[test]
+fn recv_blocks_until_a_chunk_arrives_then_reports_eof() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        let port = t!(server.read_start());
+        let writer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(150));
+            t!(client.write(&b"blocking"[..]));
+        });
+        let mut received = Vec::new();
+        let end = loop {
+            match port.recv() {
+                Ok(chunk) => received.extend(chunk),
+                Err(error) => break error,
+            }
+        };
+        writer.join().unwrap();
+        assert_eq!(received, b"blocking");
+        assert_eq!(end.err_name, "EOF");
+        assert_eq!(port.recv().map(|_| ()).unwrap_err().err_name, "EOF");
+        t!(server.read_stop(port));
+    });
+}
