@@ -35,6 +35,15 @@ use crate::handle::{self, RawHandle};
 /// assert_eq!(woken.get(), 1);
 /// # Ok::<(), uv_handle::UvError>(())
 /// ```
+///
+/// The handle itself stays on its loop's thread; only [`AsyncSender`]s
+/// travel:
+///
+/// ```compile_fail,E0277
+/// fn assert_send<T: Send>(_: T) {}
+/// let event_loop = uv_handle::Loop::new().unwrap();
+/// assert_send(uv_handle::Async::new(&event_loop, |_| {}).unwrap());
+/// ```
 #[doc(alias = "uv_async_t")]
 pub struct Async {
     handle: Rc<AsyncInner>,

@@ -5,8 +5,10 @@
 //!
 //! - The payload of a panic in a callback is stored in the loop's state, and
 //!   the loop is stopped (`uv_stop`).
-//! - While a payload is stored, user callbacks are skipped (memory owned by
-//!   requests and handles is still freed, since that is not user code).
+//! - The other callbacks due in the same loop iteration still run, so the
+//!   handles and requests that did not panic lose no event. A further panic
+//!   before `uv_run` returns is reported on stderr and dropped; the first
+//!   one is kept.
 //! - When `uv_run` returns, [`Loop::run`](crate::Loop::run) takes the payload
 //!   and re-raises it with `std::panic::resume_unwind` on the loop's thread,
 //!   in Rust code, where it can be caught like any other panic. The loop is
@@ -18,12 +20,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::event_loop::LoopRef;
 
 /// Runs a callback body for `event_loop`, capturing a panic instead of
-/// letting it unwind into C. Returns `None` when the body panicked or was
-/// skipped because an earlier panic is still pending.
+/// letting it unwind into C. Returns `None` when the body panicked.
 pub(crate) fn catch<R>(event_loop: &LoopRef, body: impl FnOnce() -> R) -> Option<R> {
-    if event_loop.has_pending_panic() {
-        return None;
-    }
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(value) => Some(value),
         Err(payload) => {

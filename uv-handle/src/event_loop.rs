@@ -52,9 +52,18 @@ pub enum RunMode {
 /// handle still open on it, runs the loop until their close callbacks have
 /// fired and their pending requests have completed (with `ECANCELED`), and
 /// closes the loop. Handles that outlive their loop are inert: their methods
-/// fail with `EBADF`.
+/// fail with `EBADF`. A `Loop` dropped by one of its own callbacks (kept in
+/// shared state) is stopped, and the `run` in progress closes it before it
+/// returns.
 ///
 /// `Loop` derefs to [`LoopRef`], which has the operations.
+///
+/// A loop cannot be sent to another thread:
+///
+/// ```compile_fail,E0277
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(uv_handle::Loop::new().unwrap());
+/// ```
 ///
 /// ```
 /// use uv_handle::{Loop, RunMode, Timer};
@@ -88,6 +97,7 @@ pub struct LoopRef {
     read_buffer: UnsafeCell<Box<[MaybeUninit<u8>]>>,
     panic: RefCell<Option<Box<dyn Any + Send>>>,
     running: Cell<bool>,
+    close_when_stopped: Cell<bool>,
     closed: Cell<bool>,
     locals: RefCell<Locals>,
     this: std::rc::Weak<LoopRef>,
@@ -114,6 +124,7 @@ impl Loop {
             read_buffer: UnsafeCell::new(Box::new_uninit_slice(READ_BUFFER_SIZE)),
             panic: RefCell::new(None),
             running: Cell::new(false),
+            close_when_stopped: Cell::new(false),
             closed: Cell::new(true),
             locals: RefCell::new(Locals::default()),
             this: this.clone(),
@@ -132,8 +143,10 @@ impl Loop {
     ///
     /// # Errors
     ///
-    /// `EBUSY` if something kept the loop busy after every handle was closed
-    /// (a bug in this crate; the loop memory is then kept alive, not freed).
+    /// None is expected: `EBUSY` (close callbacks or requests still pending)
+    /// makes the teardown run the loop again until they are done. Called from
+    /// one of the loop's own callbacks, `close` only stops the loop and
+    /// returns `Ok`; the `run` in progress closes it.
     ///
     /// ```
     /// uv_handle::Loop::new()?.close()?;
@@ -218,10 +231,20 @@ impl LoopRef {
         // (`LoopRef` is not `Send`), and it is not running (checked above).
         let alive = unsafe { ffi::uv_run(self.as_raw(), raw_mode) } != 0;
         self.running.set(false);
-        if let Some(payload) = self.panic.borrow_mut().take() {
+        let payload = self.panic.borrow_mut().take();
+        if self.close_when_stopped.replace(false) {
+            // A callback of this run dropped the `Loop`: close it now.
+            if let Err(error) = self.close() {
+                debug_assert!(
+                    false,
+                    "uv_loop_close failed after closing every handle: {error}"
+                );
+            }
+        }
+        if let Some(payload) = payload {
             std::panic::resume_unwind(payload);
         }
-        Ok(alive)
+        Ok(alive && !self.closed.get())
     }
 
     /// Asks a running loop to return from `run` as soon as possible.
@@ -351,33 +374,60 @@ impl LoopRef {
         }
     }
 
-    pub(crate) fn has_pending_panic(&self) -> bool {
-        self.panic.borrow().is_some()
-    }
-
     pub(crate) fn store_panic(&self, payload: Box<dyn Any + Send>) {
         let mut slot = self.panic.borrow_mut();
         if slot.is_none() {
             *slot = Some(payload);
+            drop(slot);
+        } else {
+            drop(slot);
+            crate::callback::catch_detached("dropping a panic payload", move || {
+                eprintln!(
+                    "uv-handle: a second panic in a callback before `run` returned was dropped: {}",
+                    crate::callback::describe(&*payload)
+                );
+                drop(payload);
+            });
         }
-        drop(slot);
         self.stop();
     }
 
     /// The teardown of `Loop`: drop locals, close every handle, run until
     /// nothing is left, close the loop.
+    ///
+    /// Called while the loop runs (a callback dropped the `Loop`, which it
+    /// can reach through shared state), it only stops the loop: libuv loops
+    /// are not reentrant, so `run` closes the loop once `uv_run` returned.
     fn close(&self) -> Result<(), UvError> {
         if self.closed.get() {
             return Ok(());
         }
+        if self.running.get() {
+            self.close_when_stopped.set(true);
+            self.stop();
+            return Ok(());
+        }
+        // Callbacks run during teardown cannot run the loop again (EBUSY).
+        self.running.set(true);
+        let result = self.tear_down();
+        self.running.set(false);
+        result
+    }
+
+    /// Drops every value stored with [`insert_local`](Self::insert_local).
+    pub(crate) fn drop_locals(&self) {
         let locals = std::mem::take(&mut *self.locals.borrow_mut());
         crate::callback::catch_detached("dropping a loop's local values", || drop(locals));
+    }
+
+    fn tear_down(&self) -> Result<(), UvError> {
+        self.drop_locals();
         loop {
             // SAFETY: the loop is open and we are on its thread; walk_close
             // only closes handles, which uv_walk allows.
             unsafe { ffi::uv_walk(self.as_raw(), Some(walk_close), std::ptr::null_mut()) };
-            // SAFETY: as in `run`; the loop is not running (teardown is not
-            // called from a callback: `Loop` cannot be reached from one).
+            // SAFETY: as in `run`; the loop is not running (`close` checked
+            // `running`, and set it so that callbacks cannot re-enter).
             unsafe { ffi::uv_run(self.as_raw(), ffi::UV_RUN_DEFAULT) };
             // A panic in a callback during teardown has nowhere to go.
             if let Some(payload) = self.panic.borrow_mut().take() {
@@ -389,25 +439,15 @@ impl LoopRef {
             // SAFETY: every handle is closed and the loop is not running.
             match check(unsafe { ffi::uv_loop_close(self.as_raw()) }) {
                 Ok(_) => break,
-                Err(UvError::EBUSY) if self.has_open_handles() => continue,
+                // Close callbacks or requests still pending: `uv_run`
+                // returned early (a callback stopped the loop, or `stop`
+                // was called before the drop). Run again.
+                Err(UvError::EBUSY) => continue,
                 Err(error) => return Err(error),
             }
         }
         self.closed.set(true);
         Ok(())
-    }
-
-    fn has_open_handles(&self) -> bool {
-        let mut open = false;
-        // SAFETY: the loop is open; count_open only reads handle flags.
-        unsafe {
-            ffi::uv_walk(
-                self.as_raw(),
-                Some(count_open),
-                std::ptr::addr_of_mut!(open).cast(),
-            )
-        };
-        open
     }
 }
 
@@ -415,16 +455,6 @@ extern "C" fn walk_close(raw: *mut ffi::uv_handle_t, _arg: *mut c_void) {
     // SAFETY: uv_walk visits live handles of the loop being torn down, all
     // opened by this crate's `handle::open`; we are on the loop thread.
     unsafe { handle::close_raw(raw) };
-}
-
-extern "C" fn count_open(raw: *mut ffi::uv_handle_t, arg: *mut c_void) {
-    // SAFETY: `raw` is a live handle visited by uv_walk; `arg` points at the
-    // `bool` of `has_open_handles`, alive for the whole walk.
-    unsafe {
-        if ffi::uv_is_closing(raw) == 0 {
-            *arg.cast::<bool>() = true;
-        }
-    }
 }
 
 /// A key to a value stored with a loop by [`LoopRef::insert_local`].

@@ -8,9 +8,10 @@
 //! `interact` calls costs one wake-up, not one each.
 //!
 //! The thread runs while any clone of its `IoTask` is alive. When the last
-//! one is dropped, the loop lets the work already queued finish (writes,
-//! shutdowns, closes), then closes every handle left and the loop, and the
-//! thread exits. Nothing blocks the loop thread.
+//! one is dropped, the loop drops its local values (closing the handles they
+//! own), lets the requests in flight finish (writes, shutdowns, closes),
+//! then closes every handle left and the loop, and the thread exits.
+//! Nothing blocks the loop thread.
 
 use std::cell::Cell;
 use std::fmt;
@@ -259,9 +260,12 @@ fn run_loop_thread(
         match catch_unwind(AssertUnwindSafe(|| event_loop.run(RunMode::Default))) {
             Ok(Ok(alive)) => {
                 if exiting.get() && !finishing {
-                    // Nobody can queue tasks any more: run until the work
-                    // in flight is done, then leave.
+                    // Nobody can queue tasks any more, so nobody can reach
+                    // the local values by key: drop them (their handles
+                    // close), then run until the requests in flight (writes,
+                    // shutdowns, closes) are done, and leave.
                     finishing = true;
+                    event_loop.drop_locals();
                     wake.unref();
                 } else if finishing && !alive {
                     break;

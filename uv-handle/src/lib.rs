@@ -56,6 +56,7 @@
 //! the loop is stopped, and [`LoopRef::run`] re-raises it on the loop's
 //! thread once `uv_run` has returned. The callback that panicked is dropped:
 //! a read callback stops its read, a listener closes, a timer stops. The
+//! callbacks of other handles due in the same iteration still run, and the
 //! loop stays usable. On an [`IoTask`] thread the re-raised panic is
 //! reported on stderr and the loop goes on serving every other handle; a
 //! queued task that panics is dropped the same way, so the operations it
@@ -110,6 +111,9 @@ mod req;
 mod socket_address;
 mod tcp;
 mod timer;
+
+#[cfg(test)]
+mod tests;
 
 pub use async_handle::{Async, AsyncSender};
 pub use callback::describe as describe_panic;

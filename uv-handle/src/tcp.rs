@@ -49,6 +49,14 @@ type ConnectionCallback = Box<dyn FnMut(&TcpRef, Result<(), UvError>)>;
 /// assert_eq!(accepted.borrow().len(), 1);
 /// # Ok::<(), uv_handle::UvError>(())
 /// ```
+///
+/// A handle cannot be sent to another thread:
+///
+/// ```compile_fail,E0277
+/// fn assert_send<T: Send>(_: T) {}
+/// let event_loop = uv_handle::Loop::new().unwrap();
+/// assert_send(uv_handle::Tcp::new(&event_loop).unwrap());
+/// ```
 #[doc(alias = "uv_tcp_t")]
 pub struct Tcp {
     handle: Rc<TcpRef>,

@@ -30,6 +30,14 @@ use crate::handle::{self, RawHandle};
 /// assert_eq!(ticks.get(), 1);
 /// # Ok::<(), uv_handle::UvError>(())
 /// ```
+///
+/// A timer cannot be sent to another thread:
+///
+/// ```compile_fail,E0277
+/// fn assert_send<T: Send>(_: T) {}
+/// let event_loop = uv_handle::Loop::new().unwrap();
+/// assert_send(uv_handle::Timer::new(&event_loop).unwrap());
+/// ```
 #[doc(alias = "uv_timer_t")]
 pub struct Timer {
     handle: Rc<TimerInner>,
@@ -169,10 +177,11 @@ extern "C" fn timer_cb(raw: *mut ffi::uv_timer_t) {
         return;
     };
     let finished = callback::catch(&timer.event_loop, || on_fire(&timer.event_loop));
-    // SAFETY: the timer memory is alive; the call reads one field.
-    let repeating = unsafe { ffi::uv_timer_get_repeat(raw) } > 0;
-    let active = repeating && finished.is_some() && !handle::is_closing(timer);
-    if active && timer.on_fire.borrow().is_none() {
+    // SAFETY: the timer memory is alive; the call reads its flags. A
+    // repeating timer is active again here unless its callback stopped or
+    // closed it; a one-shot timer is not.
+    let active = unsafe { ffi::uv_is_active(raw.cast()) } != 0;
+    if active && finished.is_some() && timer.on_fire.borrow().is_none() {
         *timer.on_fire.borrow_mut() = Some(on_fire);
     } else if finished.is_none() && !handle::is_closing(timer) {
         // SAFETY: the timer is open and we are on its loop thread.

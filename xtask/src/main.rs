@@ -19,7 +19,7 @@ commands:
   vendor [--check]   fill vendor/libuv from the pinned package and verify it (--check: verify only)
   bindgen [--check]  regenerate uv-sys's committed bindings (--check: fail if they are stale)
   test               vendor if needed, then run every test of the workspace
-  valgrind           run uv-handle's tests under valgrind's leak checker
+  valgrind           run uv-handle's tests and the uvtcp leakcheck under valgrind
   ci                 everything CI checks: fmt, clippy, bindgen, vendor, tidy, test, valgrind, docs
   system-libuv       check the opt-in system libuv build (UV_SYS_USE_PKG_CONFIG=1)
   demo               run the echo demo and print what happened
@@ -67,7 +67,8 @@ fn test() -> Result<(), Error> {
     cargo(&["test", "--workspace", "--doc", "--locked"])
 }
 
-/// Runs uv-handle's unit tests under valgrind's leak checker.
+/// Runs uv-handle's unit tests, and a workout of uvtcp's public API (the
+/// `leakcheck` binary of the tests crate), under valgrind's leak checker.
 fn valgrind() -> Result<(), Error> {
     vendor::ensure()?;
     command::require_program(
@@ -79,7 +80,21 @@ fn valgrind() -> Result<(), Error> {
     command::run(
         command::cargo_command(&["test", "--package", "uv-handle", "--lib", "--locked"])
             .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", runner)
-            .env("RUST_TEST_THREADS", "1"),
+            .env("RUST_TEST_THREADS", "1")
+            // The tests shrink their bulk transfers and lengthen their
+            // timeouts under valgrind; none is skipped.
+            .env("UV_HANDLE_UNDER_VALGRIND", "1"),
+    )?;
+    command::run(
+        command::cargo_command(&[
+            "run",
+            "--package",
+            "uvtcp-tests",
+            "--bin",
+            "leakcheck",
+            "--locked",
+        ])
+        .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", runner),
     )
 }
 
