@@ -182,6 +182,19 @@ fn the_loop_thread_exits_after_the_last_clone_is_dropped() {
 }
 
 #[test]
+fn a_listener_left_in_the_local_values_does_not_keep_the_thread_alive() {
+    let io_task = t!(IoTask::spawn());
+    let exited = signal_thread_exit(&io_task);
+    on_loop(&io_task, |event_loop| {
+        // An active handle that only the local values own.
+        let server = Server::new(event_loop);
+        event_loop.insert_local(server);
+    });
+    drop(io_task);
+    t!(exited.recv_timeout(timeout()));
+}
+
+#[test]
 fn pending_writes_complete_after_the_last_clone_is_dropped() {
     let listener = t!(TcpListener::bind(any_local_address()));
     let address = t!(listener.local_addr());
