@@ -2,9 +2,11 @@
 //!
 //! Run `cargo xtask help` for the list of commands.
 
+mod bench;
 mod codegen;
 mod command;
 mod demo;
+mod server;
 mod tidy;
 mod vendor;
 
@@ -23,6 +25,7 @@ commands:
   ci                 everything CI checks: fmt, clippy, bindgen, vendor, tidy, test, valgrind, docs
   system-libuv       check the opt-in system libuv build (UV_SYS_USE_PKG_CONFIG=1)
   demo               run the echo demo and print what happened
+  bench              measure the echo servers of every layer and a std::net peer
   tidy               check the project's house rules";
 
 fn main() -> ExitCode {
@@ -47,6 +50,8 @@ fn run(args: &[&str]) -> Result<(), Error> {
         ["valgrind"] => valgrind(),
         ["ci"] => ci(),
         ["demo"] => demo::demo(),
+        ["bench"] => bench::bench(),
+        ["__std-echo"] => bench::std_echo(),
         ["system-libuv"] => system_libuv(),
         ["tidy"] => tidy::check(&project_root()),
         [] | ["help"] | ["--help"] | ["-h"] => {
