@@ -29,14 +29,12 @@ use uv_sys as ffi;
 /// Size of the loop's read buffer.
 const READ_BUFFER_SIZE: usize = 64 * 1024;
 
-/// The loop's read buffer. The loop runs on the main thread only, and each
-/// read callback is done with the buffer before the next alloc callback.
-struct ReadBuffer(std::cell::UnsafeCell<[u8; READ_BUFFER_SIZE]>);
-
-// SAFETY: only the loop thread (the main thread) ever touches the buffer.
-unsafe impl Sync for ReadBuffer {}
-
-static READ_BUFFER: ReadBuffer = ReadBuffer(std::cell::UnsafeCell::new([0; READ_BUFFER_SIZE]));
+thread_local! {
+    /// The loop's read buffer, on the loop's thread. Each read callback is
+    /// done with it before the next alloc callback.
+    static READ_BUFFER: std::cell::UnsafeCell<[u8; READ_BUFFER_SIZE]> =
+        const { std::cell::UnsafeCell::new([0; READ_BUFFER_SIZE]) };
+}
 /// Reading pauses while more than this many bytes are queued for writing.
 const HIGH_WATER: usize = 1024 * 1024;
 
@@ -154,10 +152,13 @@ fn start_reading(connection: *mut Connection) {
 }
 
 extern "C" fn on_alloc(_handle: *mut ffi::uv_handle_t, _suggested: usize, buf: *mut ffi::uv_buf_t) {
+    // The thread-local lives as long as the loop's thread, so the pointer
+    // stays valid for every read on this loop.
+    let base = READ_BUFFER.with(|buffer| buffer.get().cast::<c_char>());
     // SAFETY: `buf` is libuv's out-parameter; the loop's buffer is lent to
     // one read at a time (see READ_BUFFER).
     unsafe {
-        (*buf).base = READ_BUFFER.0.get().cast::<c_char>();
+        (*buf).base = base;
         (*buf).len = READ_BUFFER_SIZE;
     }
 }
