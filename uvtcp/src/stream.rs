@@ -240,6 +240,12 @@ pub(crate) fn register(
 /// Starts or stops reading from the kernel so that it is on exactly when a
 /// reader wants bytes. Call with the state locked, on the loop thread.
 fn update_reading(socket: &Rc<LoopSocket>, state: &mut ReadState) {
+    // Reads that timed out on their thread (`read` with a timeout) wait no
+    // more: they must neither keep the kernel read on nor pile up.
+    socket
+        .waiters
+        .borrow_mut()
+        .retain(|waiter| !waiter.completer.is_abandoned());
     let wanted = state.end.is_none()
         && match state.port {
             Some(_) => has_room(state.buffered, socket.shared.limit()),
@@ -269,11 +275,13 @@ fn on_read(socket: &Weak<LoopSocket>, _tcp: &TcpRef, result: Result<&[u8], UvErr
     let mut state = shared.lock();
     match result {
         Ok(bytes) => {
-            let mut chunk = Some(bytes.to_vec());
-            if state.port.is_none() && state.chunks.is_empty() {
-                chunk = hand_to_waiter(&socket, chunk.take().expect("set above"));
-            }
-            if let Some(chunk) = chunk {
+            let chunk = bytes.to_vec();
+            let unclaimed = if state.port.is_none() && state.chunks.is_empty() {
+                hand_to_waiter(&socket, chunk)
+            } else {
+                Some(chunk)
+            };
+            if let Some(chunk) = unclaimed {
                 state.buffered += chunk.len();
                 state.chunks.push_back(chunk);
             }
