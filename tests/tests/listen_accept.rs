@@ -325,3 +325,21 @@ fn tcp_listener_works_over_ipv6() {
         assert_eq!(t!(read_at_least(&server, 3)), b"six");
     });
 }
+
+#[test]
+fn a_listener_on_the_ipv6_any_address_also_accepts_ipv4_clients() {
+    if !ipv6_loopback_available() {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return;
+    }
+    bounded(10, || {
+        let iotask = new_iotask();
+        let any_v6: std::net::IpAddr = "::".parse().unwrap();
+        let listener = t!(TcpListener::bind(any_v6, 0, 16, &iotask));
+        let port = t!(listener.local_addr()).port();
+        let client = t!(connect(localhost_v4(), port, &iotask));
+        let server = t!(listener.accept_timeout(READ_TIMEOUT_MS));
+        t!(client.write(&b"dual"[..]));
+        assert_eq!(t!(read_at_least(&server, 4)), b"dual");
+    });
+}

@@ -268,11 +268,9 @@ fn open_listener(
     (queue, queued): (Sender<TcpSocket>, Receiver<TcpSocket>),
 ) -> Result<(LocalKey<LoopListener>, SocketAddr), TcpListenErrData> {
     let tcp = Tcp::new(event_loop)?;
-    let flags = BindFlags {
-        ipv6_only: address.is_ipv6(),
-        ..BindFlags::default()
-    };
-    tcp.bind(address, flags)?;
+    // As with std::net and Node: `::` also accepts IPv4 where the system
+    // allows it (Linux does by default).
+    tcp.bind(address, BindFlags::default())?;
     let key = event_loop.insert_local(LoopListener {
         tcp,
         queue,
