@@ -89,7 +89,9 @@ impl TcpListener {
     /// # Errors
     ///
     /// `AddressInUse` (EADDRINUSE), `AccessDenied` (EACCES, EPERM), or
-    /// `GenericListenErr` with libuv's name and message.
+    /// `GenericListenErr` with libuv's name and message. Binding waits for
+    /// the loop, so on a loop thread it fails with `EAGAIN`: bind outside
+    /// and move the listener into the local task.
     ///
     /// ```
     /// use std::net::{IpAddr, Ipv4Addr};
