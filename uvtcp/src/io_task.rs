@@ -86,11 +86,6 @@ impl IoTask {
     ) -> Result<(), TcpErrData> {
         self.inner.interact(task).map_err(|_| canceled())
     }
-
-    /// Whether the calling thread is this loop's thread.
-    pub(crate) fn is_current(&self) -> bool {
-        self.inner.is_current()
-    }
 }
 
 impl fmt::Debug for IoTask {

@@ -79,15 +79,21 @@ impl TcpSocket {
         &self,
         operation: impl FnOnce(&LoopSocket) -> Result<(), UvError> + Send + 'static,
     ) -> Result<(), TcpErrData> {
+        self.call_on_loop(move |event_loop, key| match event_loop.local(key) {
+            Some(socket) => operation(&socket),
+            None => Err(UvError::EBADF),
+        })
+    }
+
+    /// Runs `operation` on the loop thread and waits for its result, except
+    /// on a loop thread, where it is queued and assumed to succeed.
+    fn call_on_loop(
+        &self,
+        operation: impl FnOnce(&LoopRef, SocketKey) -> Result<(), UvError> + Send + 'static,
+    ) -> Result<(), TcpErrData> {
         let (completer, result) = completion();
-        self.on_loop(move |event_loop, key| {
-            let outcome = match event_loop.local(key) {
-                Some(socket) => operation(&socket),
-                None => Err(UvError::EBADF),
-            };
-            completer.complete(outcome);
-        })?;
-        if self.io_task.is_current() || uv_handle::on_loop_thread() {
+        self.on_loop(move |event_loop, key| completer.complete(operation(event_loop, key)))?;
+        if uv_handle::on_loop_thread() {
             return Ok(());
         }
         match result.wait() {
@@ -453,17 +459,7 @@ impl TcpSocket {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn close_reset(self) -> Result<(), TcpErrData> {
-        let (completer, result) = completion();
-        self.on_loop(move |event_loop, key| {
-            completer.complete(stream::close_with_reset(event_loop, key));
-        })?;
-        if uv_handle::on_loop_thread() {
-            return Ok(());
-        }
-        match result.wait() {
-            Ok(outcome) => outcome.map_err(TcpErrData::from),
-            Err(_) => Err(canceled()),
-        }
+        self.call_on_loop(stream::close_with_reset)
     }
 }
 
