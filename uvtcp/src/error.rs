@@ -187,17 +187,12 @@ impl fmt::Display for TcpListenErrData {
 
 impl std::error::Error for TcpListenErrData {}
 
-/// The error of a blocking call made on a loop thread, where it would stall
-/// every socket of the loop.
-pub(crate) fn would_block_loop() -> TcpErrData {
-    UvError::EAGAIN.into()
-}
-
-/// Fails with `EAGAIN` on a loop thread (see API.md: blocking calls there
-/// fail at once, always).
+/// Fails with `EAGAIN` on a loop thread, where a blocking call would stall
+/// every socket of the loop: always, even when it could finish at once, so
+/// code does not change behaviour under load.
 pub(crate) fn forbid_blocking() -> Result<(), TcpErrData> {
     if uv_handle::on_loop_thread() {
-        Err(would_block_loop())
+        Err(UvError::EAGAIN.into())
     } else {
         Ok(())
     }

@@ -69,10 +69,7 @@ impl ReadPort {
     fn release(&self) -> Result<(), TcpErrData> {
         let recheck = self.shared.close_port(&mut self.shared.lock(), self.id)?;
         if recheck {
-            let key = self.key;
-            let _ = self
-                .io_task
-                .run(move |event_loop| stream::refresh_reading(event_loop, key));
+            stream::request_refresh(&self.io_task, self.key);
         }
         Ok(())
     }
@@ -85,10 +82,7 @@ impl ReadPort {
         }
         let (taken, resume) = self.shared.take(state);
         if resume {
-            let key = self.key;
-            let _ = self
-                .io_task
-                .run(move |event_loop| stream::refresh_reading(event_loop, key));
+            stream::request_refresh(&self.io_task, self.key);
         }
         taken
     }

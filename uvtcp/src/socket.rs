@@ -102,11 +102,6 @@ impl TcpSocket {
         }
     }
 
-    /// Asks the loop to re-check whether to read from the kernel.
-    pub(crate) fn refresh_reading(&self) {
-        let _ = self.on_loop(stream::refresh_reading);
-    }
-
     /// Starts reading into a new [`ReadPort`], which receives every chunk
     /// until [`read_stop`](Self::read_stop) (or until it is dropped).
     ///
@@ -130,7 +125,7 @@ impl TcpSocket {
         let (id, resume) = self.shared.open_port(&mut state)?;
         drop(state);
         if resume {
-            self.refresh_reading();
+            stream::request_refresh(&self.io_task, self.key);
         }
         Ok(ReadPort::new(
             self.io_task.clone(),
@@ -390,9 +385,9 @@ impl TcpSocket {
     /// ```
     pub fn set_read_buffer_limit(&self, bytes: usize) {
         self.shared.read_limit.store(bytes, Ordering::Relaxed);
-        let resume = self.shared.wants_resume(&mut self.shared.lock());
+        let resume = self.shared.claim_resume(&mut self.shared.lock());
         if resume {
-            self.refresh_reading();
+            stream::request_refresh(&self.io_task, self.key);
         }
     }
 

@@ -26,6 +26,7 @@ use std::time::Duration;
 use uv_handle::{Completer, LocalKey, LoopRef, Tcp, TcpRef, Timer, UvError};
 
 use crate::error::{TcpErrData, canceled};
+use crate::io_task::IoTask;
 
 /// The default backpressure limit: bytes received but not yet read.
 pub(crate) const DEFAULT_READ_BUFFER_LIMIT: usize = 1024 * 1024;
@@ -158,15 +159,15 @@ impl SocketShared {
     ) -> (Option<Result<Vec<u8>, TcpErrData>>, bool) {
         if let Some(chunk) = state.chunks.pop_front() {
             state.buffered -= chunk.len();
-            let resume = self.wants_resume(state);
+            let resume = self.claim_resume(state);
             return (Some(Ok(chunk)), resume);
         }
         (state.end.map(|end| Err(end.into())), false)
     }
 
     /// Whether an active port has room again while the loop is not reading;
-    /// if so, marks reading as requested.
-    pub(crate) fn wants_resume(&self, state: &mut ReadState) -> bool {
+    /// if so, marks reading as requested (the caller then asks the loop).
+    pub(crate) fn claim_resume(&self, state: &mut ReadState) -> bool {
         let resume = state.port.is_some()
             && !state.reading
             && state.end.is_none()
@@ -184,7 +185,7 @@ impl SocketShared {
         }
         state.next_port += 1;
         state.port = Some(state.next_port);
-        Ok((state.next_port, self.wants_resume(state)))
+        Ok((state.next_port, self.claim_resume(state)))
     }
 
     /// Closes port `id`; returns whether the loop should re-check reading.
@@ -320,8 +321,14 @@ fn end_stream(socket: &LoopSocket, state: &mut ReadState, error: UvError) {
     }
 }
 
+/// Asks the loop, from a user thread, to re-check whether to read from the
+/// kernel (a port opened, closed or drained).
+pub(crate) fn request_refresh(io_task: &IoTask, key: SocketKey) {
+    let _ = io_task.run(move |event_loop| refresh_reading(event_loop, key));
+}
+
 /// Loop side of a user thread's request to re-check reading.
-pub(crate) fn refresh_reading(event_loop: &LoopRef, key: SocketKey) {
+fn refresh_reading(event_loop: &LoopRef, key: SocketKey) {
     if let Some(socket) = event_loop.local(key) {
         let mut state = socket.shared.lock();
         update_reading(&socket, &mut state);
