@@ -161,10 +161,7 @@ impl Async {
     /// ```
     #[doc(alias = "uv_unref")]
     pub fn unref(&self) {
-        if !handle::is_closing(&*self.handle) {
-            // SAFETY: the handle is open and we are on its loop thread.
-            unsafe { ffi::uv_unref(self.handle.as_raw_handle()) };
-        }
+        handle::set_ref(&*self.handle, false);
     }
 }
 

@@ -15,9 +15,14 @@
 //!   intact and can be run again.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::event_loop::LoopRef;
+use crate::handle::{self, RawHandle};
+
+/// The callback of a handle that fires again and again (timer, idle, check).
+pub(crate) type RepeatCallback = Box<dyn FnMut(&LoopRef)>;
 
 /// Runs a callback body for `event_loop`, capturing a panic instead of
 /// letting it unwind into C. Returns `None` when the body panicked.
@@ -29,6 +34,35 @@ pub(crate) fn catch<R>(event_loop: &LoopRef, body: impl FnOnce() -> R) -> Option
             None
         }
     }
+}
+
+/// Runs the callback in `slot` of a repeating handle under the panic guard.
+///
+/// The callback is taken out of `slot` while it runs, so it may replace
+/// itself (start again), stop, close or drop its own handle. It goes back
+/// only if it returned, the handle is still active and no other callback
+/// was set meanwhile; otherwise it is dropped (under the guard too). If it
+/// panicked, `stop` stops the handle unless the handle is closing.
+pub(crate) fn fire_repeating<T: RawHandle>(
+    handle: &T,
+    slot: &RefCell<Option<RepeatCallback>>,
+    stop: impl FnOnce(),
+) {
+    let Some(mut on_fire) = slot.borrow_mut().take() else {
+        return;
+    };
+    let event_loop = handle.event_loop();
+    let finished = catch(event_loop, || on_fire(event_loop));
+    if finished.is_some() && handle::is_active(handle) {
+        let mut current = slot.borrow_mut();
+        if current.is_none() {
+            *current = Some(on_fire);
+            return;
+        }
+    } else if finished.is_none() && !handle::is_closing(handle) {
+        stop();
+    }
+    catch(event_loop, move || drop(on_fire));
 }
 
 /// Runs code that must not unwind but has no loop to report to (for example

@@ -70,6 +70,39 @@ pub(crate) fn is_closing<T: RawHandle>(handle: &T) -> bool {
     unsafe { ffi::uv_is_closing(handle.as_raw_handle()) != 0 }
 }
 
+/// Whether the handle is active (started, for a timer, idle or check handle).
+/// Safe on a handle of a closed loop.
+pub(crate) fn is_active<T: RawHandle>(handle: &T) -> bool {
+    // SAFETY: the memory of the handle is alive while `handle` is borrowed;
+    // uv_is_active only reads the handle's flags.
+    unsafe { ffi::uv_is_active(handle.as_raw_handle()) != 0 }
+}
+
+/// Whether the handle keeps its loop's `run` going while it is active.
+/// Safe on a handle of a closed loop.
+pub(crate) fn has_ref<T: RawHandle>(handle: &T) -> bool {
+    // SAFETY: the memory of the handle is alive while `handle` is borrowed;
+    // uv_has_ref only reads the handle's flags.
+    unsafe { ffi::uv_has_ref(handle.as_raw_handle()) != 0 }
+}
+
+/// Makes the handle keep its loop's `run` going while it is active
+/// (`referenced`), or not. Does nothing once the handle is closing.
+pub(crate) fn set_ref<T: RawHandle>(handle: &T, referenced: bool) {
+    if is_closing(handle) {
+        return;
+    }
+    let raw = handle.as_raw_handle();
+    if referenced {
+        // SAFETY: the handle is open, so its loop is open too, and we are on
+        // the loop's thread because `T` is not `Send`.
+        unsafe { ffi::uv_ref(raw) };
+    } else {
+        // SAFETY: as above.
+        unsafe { ffi::uv_unref(raw) };
+    }
+}
+
 /// Starts closing the handle unless it is already closing. Idempotent.
 pub(crate) fn close<T: RawHandle>(handle: &T) {
     if !is_closing(handle) {

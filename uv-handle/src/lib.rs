@@ -1,7 +1,7 @@
 //! Safe RAII types over libuv, and a loop thread to run them on.
 //!
-//! - [`Loop`] owns a `uv_loop_t`; [`Tcp`], [`Timer`] and [`Async`] own
-//!   handles on it; requests (write, connect, shutdown, [`getaddrinfo`]) are
+//! - [`Loop`] owns a `uv_loop_t`; [`Tcp`], [`Timer`], [`Async`], [`Idle`]
+//!   and [`Check`] own handles on it; requests (write, connect, shutdown, [`getaddrinfo`]) are
 //!   methods that take a completion closure and own their buffers until it
 //!   runs.
 //! - [`IoTask`] runs a loop on its own thread and lets any thread queue
@@ -55,13 +55,13 @@
 //! body under `catch_unwind`. A panic in a callback is stored with its loop,
 //! the loop is stopped, and [`LoopRef::run`] re-raises it on the loop's
 //! thread once `uv_run` has returned. The callback that panicked is dropped:
-//! a read callback stops its read, a listener closes, a timer stops. The
-//! callbacks of other handles due in the same iteration still run, and the
-//! loop stays usable. On an [`IoTask`] thread the re-raised panic is
-//! reported on stderr and the loop goes on serving every other handle; a
-//! queued task that panics is dropped the same way, so the operations it
-//! owned fail (their [`Completer`]s are dropped, and the waiters see
-//! [`CompletionError::Abandoned`]).
+//! a read callback stops its read, a listener closes, a timer, idle or
+//! check handle stops. The callbacks of other handles due in the same
+//! iteration still run, and the loop stays usable. On an [`IoTask`] thread
+//! the re-raised panic is reported on stderr and the loop goes on serving
+//! every other handle; a queued task that panics is dropped the same way, so
+//! the operations it owned fail (their [`Completer`]s are dropped, and the
+//! waiters see [`CompletionError::Abandoned`]).
 //!
 //! # Unsafe audit
 //!
@@ -83,7 +83,7 @@
 //!   close callbacks fired and `uv_loop_close` succeeds. The shared read
 //!   buffer is lent to exactly one read at a time (libuv's alloc/read
 //!   callback pairing; `run` refuses re-entry).
-//! - `tcp`, `timer`, `async_handle`: casts from the C handle in callbacks to
+//! - `tcp`, `timer`, `async_handle`, `loop_watcher`: casts from the C handle in callbacks to
 //!   the Rust value (valid by the `handle` layout rule), and libuv calls on
 //!   handles that are checked to be open (`uv_is_closing`) first.
 //!   `async_handle` has the only `unsafe impl Send`/`Sync`: the pointer
@@ -107,6 +107,7 @@ mod error;
 mod event_loop;
 mod handle;
 mod io_task;
+mod loop_watcher;
 mod req;
 mod socket_address;
 mod tcp;
@@ -121,6 +122,7 @@ pub use completion::{Completer, Completion, CompletionError, completion};
 pub use error::UvError;
 pub use event_loop::{LocalKey, Loop, LoopRef, READ_BUFFER_SIZE, RunMode};
 pub use io_task::{IoTask, on_loop_thread};
+pub use loop_watcher::{Check, Idle};
 pub use req::getaddrinfo;
 pub use tcp::{BindFlags, Tcp, TcpRef};
 pub use timer::Timer;

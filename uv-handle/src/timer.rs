@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use uv_sys as ffi;
 
-use crate::callback;
+use crate::callback::{self, RepeatCallback};
 use crate::error::{UvError, check};
 use crate::event_loop::LoopRef;
 use crate::handle::{self, RawHandle};
@@ -43,13 +43,11 @@ pub struct Timer {
     handle: Rc<TimerInner>,
 }
 
-type FireCallback = Box<dyn FnMut(&LoopRef)>;
-
 #[repr(C)]
 struct TimerInner {
     raw: UnsafeCell<ffi::uv_timer_t>,
     event_loop: Rc<LoopRef>,
-    on_fire: RefCell<Option<FireCallback>>,
+    on_fire: RefCell<Option<RepeatCallback>>,
 }
 
 // SAFETY: TimerInner is #[repr(C)] with the uv_timer_t (in an UnsafeCell)
@@ -173,18 +171,11 @@ extern "C" fn timer_cb(raw: *mut ffi::uv_timer_t) {
     // SAFETY: only timers of this crate use this callback; TimerInner is
     // #[repr(C)] with the uv_timer_t first and alive until its close callback.
     let timer = unsafe { &*raw.cast_const().cast::<TimerInner>() };
-    let Some(mut on_fire) = timer.on_fire.borrow_mut().take() else {
-        return;
-    };
-    let finished = callback::catch(&timer.event_loop, || on_fire(&timer.event_loop));
-    // SAFETY: the timer memory is alive; the call reads its flags. A
-    // repeating timer is active again here unless its callback stopped or
-    // closed it; a one-shot timer is not.
-    let active = unsafe { ffi::uv_is_active(raw.cast()) } != 0;
-    if active && finished.is_some() && timer.on_fire.borrow().is_none() {
-        *timer.on_fire.borrow_mut() = Some(on_fire);
-    } else if finished.is_none() && !handle::is_closing(timer) {
-        // SAFETY: the timer is open and we are on its loop thread.
+    // A repeating timer is active again after its callback unless the
+    // callback stopped or closed it; a one-shot timer is not.
+    callback::fire_repeating(timer, &timer.on_fire, || {
+        // SAFETY: the timer is open (checked by fire_repeating) and we are on
+        // its loop thread.
         unsafe { ffi::uv_timer_stop(raw) };
-    }
+    });
 }

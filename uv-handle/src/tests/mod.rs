@@ -24,6 +24,7 @@ mod completion;
 mod drop_order;
 mod io_task;
 mod local_values;
+mod loop_watcher;
 mod panics;
 mod requests;
 mod tcp;
