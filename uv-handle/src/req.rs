@@ -99,9 +99,28 @@ fn describe(bytes: &[u8]) -> ffi::uv_buf_t {
     }
 }
 
-impl WriteData for Vec<u8> {
+/// An owned buffer written from an offset on: `bytes[offset..]`, without
+/// copying (the rest of a partial `uv_try_write`, or all of it at 0).
+pub(crate) struct OwnedTail {
+    bytes: Vec<u8>,
+    offset: usize,
+}
+
+impl OwnedTail {
+    /// `EINVAL` when `offset` is past the end of `bytes`.
+    pub(crate) fn new(bytes: Vec<u8>, offset: usize) -> Result<OwnedTail, UvError> {
+        if offset > bytes.len() {
+            Err(UvError::EINVAL)
+        } else {
+            Ok(OwnedTail { bytes, offset })
+        }
+    }
+}
+
+impl WriteData for OwnedTail {
     fn with_bufs<R>(&self, submit: impl FnOnce(&[ffi::uv_buf_t]) -> R) -> R {
-        submit(&[describe(self)])
+        // `new` checked that the offset is within the buffer.
+        submit(&[describe(&self.bytes[self.offset..])])
     }
 }
 

@@ -16,7 +16,7 @@ use crate::callback;
 use crate::error::{UvError, check, check_size};
 use crate::event_loop::LoopRef;
 use crate::handle::{self, RawHandle};
-use crate::req::{self, WriteData};
+use crate::req::{self, OwnedTail, WriteData};
 use crate::socket_address::{self, RawSocketAddr};
 
 type ReadCallback = Box<dyn FnMut(&TcpRef, Result<&[u8], UvError>)>;
@@ -463,7 +463,63 @@ impl TcpRef {
     /// ```
     #[doc(alias = "uv_write")]
     pub fn write(&self, data: Vec<u8>, on_done: impl FnOnce(Result<(), UvError>) + 'static) {
-        self.write_data(data, on_done);
+        self.write_from(data, 0, on_done);
+    }
+
+    /// Like [`write`](Self::write) for `data[offset..]`: queues the rest of
+    /// a buffer that a [`try_write`](Self::try_write) sent only part of.
+    /// The request owns `data` (no copy) until `on_done` runs.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` through `on_done`, at once, when `offset` is past the end of
+    /// `data`; otherwise as for [`write`](Self::write).
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use uv_handle::{Loop, RunMode, Tcp, UvError};
+    ///
+    /// let event_loop = Loop::new()?;
+    /// let server = Tcp::new(&event_loop)?;
+    /// server.bind("127.0.0.1:0".parse().unwrap(), Default::default())?;
+    /// let received = Rc::new(RefCell::new(Vec::new()));
+    /// let (sink, connections) = (received.clone(), Rc::new(RefCell::new(Vec::new())));
+    /// let kept = connections.clone();
+    /// server.listen(1, move |server, _| {
+    ///     let connection = server.accept().unwrap();
+    ///     let sink = sink.clone();
+    ///     connection.read_start(move |connection, chunk| match chunk {
+    ///         Ok(bytes) => sink.borrow_mut().extend_from_slice(bytes),
+    ///         Err(_) => connection.close(),
+    ///     }).unwrap();
+    ///     kept.borrow_mut().push(connection);
+    ///     server.close();
+    /// })?;
+    /// let client = Tcp::new(&event_loop)?;
+    /// client.connect(server.local_addr()?, |client, result| {
+    ///     result.unwrap();
+    ///     let data = b"hello, world".to_vec();
+    ///     let sent = client.try_write(&data[..5]).unwrap();
+    ///     client.write_from(data, sent, |result| result.unwrap());
+    ///     client.write_from(Vec::new(), 1, |result| assert_eq!(result, Err(UvError::EINVAL)));
+    ///     client.shutdown(|result| result.unwrap());
+    /// });
+    /// event_loop.run(RunMode::Default)?;
+    /// assert_eq!(received.borrow().as_slice(), b"hello, world");
+    /// # drop(connections);
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
+    #[doc(alias = "uv_write")]
+    pub fn write_from(
+        &self,
+        data: Vec<u8>,
+        offset: usize,
+        on_done: impl FnOnce(Result<(), UvError>) + 'static,
+    ) {
+        match OwnedTail::new(data, offset) {
+            Ok(tail) => self.write_data(tail, on_done),
+            Err(error) => on_done(Err(error)),
+        }
     }
 
     /// Like [`write`](Self::write) for several buffers sent as one write

@@ -486,3 +486,95 @@ fn debug_output_names_the_state() {
     assert!(format!("{tcp:?}").contains("closing: true"));
     assert!(format!("{event_loop:?}").contains("closed: false"));
 }
+
+/// FNV-1a, 64 bits: a checksum of a transfer.
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[test]
+fn write_from_sends_the_rest_of_a_partial_try_write() {
+    let event_loop = t!(Loop::new());
+    let (client, peer) = std_peer(&event_loop);
+    t!(client.set_send_buffer_size(64 * 1024));
+    let length = scaled(16 << 20, 4 << 20);
+    let data = pattern(length);
+    let sent_checksum = checksum(&data);
+    // The peer does not read yet: try_write fills the socket, then stops
+    // part way through the buffer.
+    let mut offset = 0;
+    loop {
+        match client.try_write(&data[offset..]) {
+            Ok(written) => offset += written,
+            Err(UvError::EAGAIN) => break,
+            Err(error) => panic!("try_write failed: {error:?}"),
+        }
+        assert!(offset < length, "the kernel took all {length} bytes");
+    }
+    assert!(offset > 0, "try_write wrote nothing");
+    let done = slot();
+    let result = Rc::clone(&done);
+    client.write_from(data, offset, move |status| {
+        *result.borrow_mut() = Some(status)
+    });
+    assert!(client.write_queue_size() > 0);
+
+    let (received, reader) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut peer = peer;
+        let mut everything = vec![0; length];
+        let outcome = peer.read_exact(&mut everything).map(|()| everything);
+        let _ = received.send(outcome);
+    });
+    run_until(&event_loop, || done.borrow().is_some());
+    t!(done.take().unwrap());
+    let everything = t!(t!(reader.recv_timeout(timeout())));
+    assert_eq!(everything.len(), length);
+    assert_eq!(
+        checksum(&everything),
+        sent_checksum,
+        "the peer received other bytes, first difference at {:?}",
+        everything
+            .iter()
+            .zip(pattern(length))
+            .position(|(a, b)| *a != b)
+    );
+}
+
+#[test]
+fn write_from_an_offset_past_the_end_is_einval_at_once() {
+    let event_loop = t!(Loop::new());
+    let (client, mut peer) = std_peer(&event_loop);
+    let refused = slot();
+    let result = Rc::clone(&refused);
+    client.write_from(b"abc".to_vec(), 4, move |status| {
+        *result.borrow_mut() = Some(status)
+    });
+    assert_eq!(refused.take(), Some(Err(UvError::EINVAL)));
+    // An offset at the end writes nothing; the stream goes on in order.
+    let done = Rc::new(RefCell::new(Vec::new()));
+    for (bytes, offset) in [(&b"abc"[..], 3), (b"xyz", 1), (b"!", 0)] {
+        let sink = Rc::clone(&done);
+        client.write_from(bytes.to_vec(), offset, move |status| {
+            sink.borrow_mut().push(status)
+        });
+    }
+    run_until(&event_loop, || done.borrow().len() == 3);
+    assert_eq!(*done.borrow(), vec![Ok(()); 3]);
+    assert_eq!(read_exactly(&mut peer, 3), b"yz!");
+    // A closed handle still checks the offset first; both fail at once.
+    client.close();
+    let failed = Rc::new(RefCell::new(Vec::new()));
+    for offset in [0, 9] {
+        let sink = Rc::clone(&failed);
+        client.write_from(b"abc".to_vec(), offset, move |status| {
+            sink.borrow_mut().push(status)
+        });
+    }
+    assert_eq!(
+        *failed.borrow(),
+        vec![Err(UvError::EBADF), Err(UvError::EINVAL)]
+    );
+}
