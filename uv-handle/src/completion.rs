@@ -38,6 +38,7 @@ pub fn completion<T>() -> (Completer<T>, Completion<T>) {
             value: None,
             abandoned: false,
             receiver_gone: false,
+            sleeping: false,
             waker: None,
         }),
         ready: Condvar::new(),
@@ -59,6 +60,9 @@ struct State<T> {
     value: Option<T>,
     abandoned: bool,
     receiver_gone: bool,
+    /// A thread is blocked in `wait`: only then is the condition variable
+    /// signalled (std's signal is a system call whether or not anyone waits).
+    sleeping: bool,
     waker: Option<Waker>,
 }
 
@@ -80,41 +84,132 @@ impl<T> Shared<T> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn finish(&self, value: Option<T>) {
-        self.deliver(self.lock(), value);
+    /// Stores the value (or the abandonment); returns the waker to wake and
+    /// whether a thread sleeps on the condition variable.
+    fn store(&self, value: Option<T>) -> (Option<Waker>, bool) {
+        let mut state = self.lock();
+        Self::store_locked(&mut state, value)
     }
 
-    /// Stores the value (or the abandonment) and wakes the waiter.
-    fn deliver(&self, mut state: MutexGuard<'_, State<T>>, value: Option<T>) {
+    fn store_locked(state: &mut State<T>, value: Option<T>) -> (Option<Waker>, bool) {
         match value {
             Some(value) => state.value = Some(value),
             None => state.abandoned = true,
         }
-        let waker = state.waker.take();
-        drop(state);
+        (state.waker.take(), state.sleeping)
+    }
+}
+
+impl<T: Send + 'static> Shared<T> {
+    fn wakeup(this: &Arc<Self>, (waker, sleeping): (Option<Waker>, bool)) -> Wakeup {
+        Wakeup {
+            waker,
+            sleeper: sleeping.then(|| Arc::clone(this) as Arc<dyn Notify>),
+        }
+    }
+}
+
+/// A condition variable to signal, whatever the completion's value type.
+trait Notify: Send + Sync {
+    fn notify(&self);
+}
+
+impl<T: Send> Notify for Shared<T> {
+    fn notify(&self) {
         self.ready.notify_all();
-        if let Some(waker) = waker {
+    }
+}
+
+/// The waiter of a completed value, still to be told: dropping the wakeup
+/// signals the blocked thread or wakes the task. Lets code that completes
+/// under a lock of its own tell the waiter after releasing it, so a waker
+/// that polls at once cannot deadlock on that lock. Nobody waiting costs
+/// nothing.
+///
+/// ```
+/// let (completer, completion) = uv_handle::completion();
+/// let wakeup = completer.deliver(5);
+/// // ... release locks here ...
+/// drop(wakeup);
+/// assert_eq!(completion.wait(), Ok(5));
+/// ```
+#[must_use = "the waiter is told when the wakeup is dropped"]
+pub struct Wakeup {
+    waker: Option<Waker>,
+    sleeper: Option<Arc<dyn Notify>>,
+}
+
+impl Drop for Wakeup {
+    fn drop(&mut self) {
+        if let Some(sleeper) = self.sleeper.take() {
+            sleeper.notify();
+        }
+        if let Some(waker) = self.waker.take() {
             waker.wake();
         }
     }
 }
 
-impl<T> Completer<T> {
-    /// Delivers the value and wakes the waiter.
+impl fmt::Debug for Wakeup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wakeup")
+            .field("task", &self.waker.is_some())
+            .field("thread", &self.sleeper.is_some())
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> Completer<T> {
+    /// Sends the value and wakes the waiter.
     ///
     /// ```
     /// let (completer, completion) = uv_handle::completion();
     /// completer.complete("done");
-    /// assert!(completion.is_ready());
+    /// assert_eq!(completion.wait(), Ok("done"));
     /// ```
-    pub fn complete(mut self, value: T) {
-        if let Some(shared) = self.shared.take() {
-            shared.finish(Some(value));
+    pub fn complete(self, value: T) {
+        drop(self.deliver(value));
+    }
+
+    /// Sends the value; the waiter is told when the returned [`Wakeup`] is
+    /// dropped.
+    ///
+    /// ```
+    /// let (completer, completion) = uv_handle::completion();
+    /// drop(completer.deliver(1));
+    /// assert_eq!(completion.wait(), Ok(1));
+    /// ```
+    pub fn deliver(mut self, value: T) -> Wakeup {
+        let shared = self.shared.take().expect("a completer is used once");
+        let pending = shared.store(Some(value));
+        Shared::wakeup(&shared, pending)
+    }
+
+    /// Like [`try_complete`](Self::try_complete), telling the waiter only
+    /// when the returned [`Wakeup`] is dropped.
+    ///
+    /// # Errors
+    ///
+    /// `Err(value)` when nobody waits any more.
+    ///
+    /// ```
+    /// let (completer, completion) = uv_handle::completion();
+    /// drop(completion);
+    /// assert_eq!(completer.try_deliver(2).unwrap_err(), 2);
+    /// ```
+    pub fn try_deliver(mut self, value: T) -> Result<Wakeup, T> {
+        let shared = self.shared.take().expect("a completer is used once");
+        let mut state = shared.lock();
+        if state.receiver_gone {
+            return Err(value);
         }
+        let pending = Shared::store_locked(&mut state, Some(value));
+        drop(state);
+        Ok(Shared::wakeup(&shared, pending))
     }
 }
 
-impl<T> Completer<T> {
+impl<T: Send + 'static> Completer<T> {
     /// Delivers the value unless the [`Completion`] has been dropped, in
     /// which case the value is handed back, so nothing is lost.
     ///
@@ -127,16 +222,12 @@ impl<T> Completer<T> {
     /// drop(completion);
     /// assert_eq!(completer.try_complete(5), Err(5));
     /// ```
-    pub fn try_complete(mut self, value: T) -> Result<(), T> {
-        let shared = self.shared.take().expect("a completer is used once");
-        let state = shared.lock();
-        if state.receiver_gone {
-            return Err(value);
-        }
-        shared.deliver(state, Some(value));
-        Ok(())
+    pub fn try_complete(self, value: T) -> Result<(), T> {
+        self.try_deliver(value).map(drop)
     }
+}
 
+impl<T> Completer<T> {
     /// Whether the [`Completion`] has been dropped.
     ///
     /// ```
@@ -160,7 +251,14 @@ impl<T> Drop for Completion<T> {
 impl<T> Drop for Completer<T> {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            shared.finish(None);
+            // Abandoned: the waiter is told at once.
+            let (waker, sleeping) = shared.store(None);
+            if sleeping {
+                shared.ready.notify_all();
+            }
+            if let Some(waker) = waker {
+                waker.wake();
+            }
         }
     }
 }
@@ -210,6 +308,7 @@ impl<T> Completion<T> {
             if state.abandoned {
                 return Err(CompletionError::Abandoned);
             }
+            state.sleeping = true;
             state = match deadline {
                 None => self
                     .shared

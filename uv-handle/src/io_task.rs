@@ -13,20 +13,22 @@
 //! then closes every handle left and the loop, and the thread exits.
 //! Nothing blocks the loop thread.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::ThreadId;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::async_handle::{Async, AsyncSender};
 use crate::callback;
+use crate::completion::{Completion, completion};
 use crate::error::UvError;
 use crate::event_loop::{Loop, LoopRef, RunMode};
+use crate::executor::{self, Executor, TaskResult};
 
 type Task = Box<dyn FnOnce(&LoopRef) + Send>;
 
@@ -51,19 +53,30 @@ pub struct IoTask {
     remote: Arc<Remote>,
 }
 
-struct Remote {
+/// The side of an IoTask that other threads hold: its queue and wake-up.
+pub(crate) struct Remote {
+    id: u64,
     tasks: Sender<Message>,
     wake: AsyncSender,
-    thread: ThreadId,
     name: String,
+    /// Read by the tests that check how bursts coalesce.
+    #[cfg_attr(not(test), allow(dead_code))]
     wakeups: Arc<AtomicU64>,
 }
 
 thread_local! {
-    static ON_LOOP_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// The id of the IoTask whose loop runs on this thread (0: none).
+    static CURRENT_ID: Cell<u64> = const { Cell::new(0) };
+    /// The loop that runs on this thread, for operations issued on it.
+    static CURRENT_LOOP: RefCell<Option<Rc<LoopRef>>> = const { RefCell::new(None) };
 }
 
-static NEXT_TASK_NUMBER: AtomicUsize = AtomicUsize::new(1);
+static NEXT_TASK_NUMBER: AtomicU64 = AtomicU64::new(1);
+
+/// The id of the IoTask whose loop runs on this thread (0: none).
+pub(crate) fn current_id() -> u64 {
+    CURRENT_ID.with(Cell::get)
+}
 
 /// Whether the current thread is the thread of some [`IoTask`]'s loop.
 ///
@@ -73,7 +86,7 @@ static NEXT_TASK_NUMBER: AtomicUsize = AtomicUsize::new(1);
 /// assert!(!uv_handle::on_loop_thread());
 /// ```
 pub fn on_loop_thread() -> bool {
-    ON_LOOP_THREAD.with(Cell::get)
+    current_id() != 0
 }
 
 impl IoTask {
@@ -90,25 +103,29 @@ impl IoTask {
     /// # Ok::<(), uv_handle::UvError>(())
     /// ```
     pub fn spawn() -> Result<IoTask, UvError> {
-        let name = format!("uv-io-{}", NEXT_TASK_NUMBER.fetch_add(1, Ordering::Relaxed));
+        let id = NEXT_TASK_NUMBER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("uv-io-{id}");
         let (tasks, queue) = crossbeam_channel::unbounded();
         let (ready_sender, ready) = crossbeam_channel::bounded(1);
+        let (remote_sender, remote_receiver) = crossbeam_channel::bounded(1);
         let wakeups = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&wakeups);
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name(name.clone())
-            .spawn(move || run_loop_thread(queue, ready_sender, counter))
+            .spawn(move || run_loop_thread(id, queue, ready_sender, remote_receiver, counter))
             .map_err(|error| UvError::from_code(-error.raw_os_error().unwrap_or(libc::EAGAIN)))?;
         let wake = ready.recv().unwrap_or(Err(UvError::ECANCELED))?;
-        Ok(IoTask {
-            remote: Arc::new(Remote {
-                tasks,
-                wake,
-                thread: thread.thread().id(),
-                name,
-                wakeups,
-            }),
-        })
+        let remote = Arc::new(Remote {
+            id,
+            tasks,
+            wake,
+            name,
+            wakeups,
+        });
+        // The loop thread's executor wakes its tasks from other threads
+        // through this; it holds it weakly, so it never keeps itself alive.
+        let _ = remote_sender.send(Arc::downgrade(&remote));
+        Ok(IoTask { remote })
     }
 
     /// The process-wide loop, started on first use; it runs for the rest of
@@ -148,11 +165,96 @@ impl IoTask {
     /// # Ok::<(), uv_handle::UvError>(())
     /// ```
     pub fn interact(&self, task: impl FnOnce(&LoopRef) + Send + 'static) -> Result<(), UvError> {
-        self.remote
-            .tasks
-            .send(Message::Run(Box::new(task)))
-            .map_err(|_| UvError::ECANCELED)?;
-        self.remote.wake.send().map_err(|_| UvError::ECANCELED)
+        self.remote.queue(Box::new(task))
+    }
+
+    /// Runs `task` on the loop thread: at once when called on that thread
+    /// (no queue, no wake-up), otherwise queued as by
+    /// [`interact`](Self::interact). The one place that decides, so an
+    /// operation issued on its own loop thread never pays a hand-off.
+    ///
+    /// A panic in a task run at once unwinds to the caller.
+    ///
+    /// # Errors
+    ///
+    /// `ECANCELED` if the loop thread is gone.
+    ///
+    /// ```
+    /// use uv_handle::{completion, IoTask};
+    ///
+    /// let io_task = IoTask::spawn()?;
+    /// let (completer, done) = completion();
+    /// let inner = io_task.clone();
+    /// io_task.interact(move |_| {
+    ///     // On the loop thread: this one runs before `dispatch` returns.
+    ///     let ran = std::rc::Rc::new(std::cell::Cell::new(false));
+    ///     let _ = inner.dispatch(|_| {});
+    ///     ran.set(true);
+    ///     completer.complete(ran.get());
+    /// })?;
+    /// assert_eq!(done.wait(), Ok(true));
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
+    pub fn dispatch(&self, task: impl FnOnce(&LoopRef) + Send + 'static) -> Result<(), UvError> {
+        match self.current_loop() {
+            Some(event_loop) => {
+                task(&event_loop);
+                Ok(())
+            }
+            None => self.interact(task),
+        }
+    }
+
+    /// Runs `task` at once when called on this loop's thread and returns
+    /// its result; `None` on any other thread (`task` is not called). For
+    /// operations that can finish without waiting when issued on their own
+    /// loop thread; `task` need not be `Send` or `'static`.
+    ///
+    /// ```
+    /// let io_task = uv_handle::IoTask::spawn()?;
+    /// assert_eq!(io_task.run_here(|_| 1), None);
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
+    pub fn run_here<R>(&self, task: impl FnOnce(&LoopRef) -> R) -> Option<R> {
+        self.current_loop().map(|event_loop| task(&event_loop))
+    }
+
+    /// This task's loop, when the current thread runs it.
+    fn current_loop(&self) -> Option<Rc<LoopRef>> {
+        if !self.is_current() {
+            return None;
+        }
+        CURRENT_LOOP.with(|current| current.borrow().clone())
+    }
+
+    /// Builds a future on the loop thread with `make` (it need not be
+    /// `Send`) and polls it there as a local task; returns at once, also on
+    /// the loop thread. Tasks start in the order they were spawned.
+    ///
+    /// The [`Completion`] resolves to the future's output, or to the payload
+    /// of a panic in `make` or in the task (the task is then dropped; the
+    /// loop and its other tasks go on). Dropping the completion detaches the
+    /// task: it runs on. A pending task keeps its loop alive.
+    ///
+    /// ```
+    /// let io_task = uv_handle::IoTask::spawn()?;
+    /// let answer = io_task.spawn_local(|| async { 6 * 7 });
+    /// assert_eq!(answer.wait().unwrap().unwrap(), 42);
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
+    #[must_use = "dropping the completion detaches the task; it still runs"]
+    pub fn spawn_local<F, Fut, T>(&self, make: F) -> Completion<TaskResult<T>>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        let (completer, completion) = completion();
+        let io_task = self.clone();
+        // If the loop is gone, the completer is dropped: the completion
+        // reports `Abandoned`.
+        let _ = self.dispatch(move |_| executor::spawn(io_task, make, completer));
+        completion
     }
 
     /// Whether the current thread is this task's loop thread.
@@ -163,7 +265,7 @@ impl IoTask {
     /// # Ok::<(), uv_handle::UvError>(())
     /// ```
     pub fn is_current(&self) -> bool {
-        std::thread::current().id() == self.remote.thread
+        current_id() == self.remote.id
     }
 
     /// The name of the loop thread.
@@ -179,13 +281,8 @@ impl IoTask {
 
     /// How many times the loop thread has woken up to run queued tasks: a
     /// measure of how well bursts coalesce.
-    ///
-    /// ```
-    /// let io_task = uv_handle::IoTask::spawn()?;
-    /// assert_eq!(io_task.wakeups(), 0);
-    /// # Ok::<(), uv_handle::UvError>(())
-    /// ```
-    pub fn wakeups(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn wakeups(&self) -> u64 {
         self.remote.wakeups.load(Ordering::Relaxed)
     }
 
@@ -198,6 +295,16 @@ impl IoTask {
     /// ```
     pub fn same_loop(&self, other: &IoTask) -> bool {
         Arc::ptr_eq(&self.remote, &other.remote)
+    }
+}
+
+impl Remote {
+    /// Queues `task` and wakes the loop.
+    pub(crate) fn queue(&self, task: Task) -> Result<(), UvError> {
+        self.tasks
+            .send(Message::Run(task))
+            .map_err(|_| UvError::ECANCELED)?;
+        self.wake.send().map_err(|_| UvError::ECANCELED)
     }
 }
 
@@ -219,11 +326,13 @@ impl fmt::Debug for IoTask {
 }
 
 fn run_loop_thread(
+    id: u64,
     queue: Receiver<Message>,
     ready: Sender<Result<AsyncSender, UvError>>,
+    remote: Receiver<Weak<Remote>>,
     wakeups: Arc<AtomicU64>,
 ) {
-    ON_LOOP_THREAD.with(|flag| flag.set(true));
+    CURRENT_ID.with(|current| current.set(id));
     let event_loop = match Loop::new() {
         Ok(event_loop) => event_loop,
         Err(error) => {
@@ -252,9 +361,18 @@ fn run_loop_thread(
             return;
         }
     };
+    if let Err(error) = Executor::install(&event_loop, id) {
+        let _ = ready.send(Err(error));
+        return;
+    }
     if ready.send(Ok(wake.sender())).is_err() {
         return;
     }
+    let Ok(remote) = remote.recv() else {
+        return;
+    };
+    Executor::connect(remote);
+    CURRENT_LOOP.with(|current| *current.borrow_mut() = Some(event_loop.to_rc()));
     let mut finishing = false;
     loop {
         match catch_unwind(AssertUnwindSafe(|| event_loop.run(RunMode::Default))) {
@@ -282,6 +400,8 @@ fn run_loop_thread(
             ),
         }
     }
+    Executor::uninstall();
+    CURRENT_LOOP.with(|current| current.borrow_mut().take());
     drop(wake);
     drop(event_loop);
 }

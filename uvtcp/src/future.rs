@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use uv_handle::{Completion, CompletionError};
 
-use crate::local_task::TaskResult;
+use uv_handle::TaskResult;
 
 /// A value that will be ready later: the result of a non-blocking
 /// operation such as [`TcpSocket::write_future`](crate::TcpSocket::write_future).

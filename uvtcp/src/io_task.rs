@@ -2,11 +2,10 @@
 
 use std::fmt;
 
-use uv_handle::{LoopRef, completion};
+use uv_handle::LoopRef;
 
 use crate::error::{TcpErrData, canceled};
 use crate::future::Future;
-use crate::local_task;
 
 /// A libuv loop running on its own thread; sockets and listeners live on
 /// one. `Clone + Send + Sync`.
@@ -72,19 +71,26 @@ impl IoTask {
         Fut: std::future::Future<Output = T> + 'static,
         T: Send + 'static,
     {
-        let (completer, completion) = completion();
-        let io_task = self.clone();
-        // If the loop is gone, the completer is dropped and `get` says so.
-        let _ = self.run(move |event_loop| local_task::start(event_loop, io_task, make, completer));
-        Future::task(completion)
+        Future::task(self.inner.spawn_local(make))
     }
 
-    /// Runs `task` on the loop thread.
+    /// Runs `task` on the loop thread: at once when called there, queued
+    /// from any other thread.
     pub(crate) fn run(
         &self,
         task: impl FnOnce(&LoopRef) + Send + 'static,
     ) -> Result<(), TcpErrData> {
-        self.inner.interact(task).map_err(|_| canceled())
+        self.inner.dispatch(task).map_err(|_| canceled())
+    }
+
+    /// Runs `task` at once if the current thread is this loop's thread.
+    pub(crate) fn run_here<R>(&self, task: impl FnOnce(&LoopRef) -> R) -> Option<R> {
+        self.inner.run_here(task)
+    }
+
+    /// Whether the current thread is this loop's thread.
+    pub(crate) fn is_current(&self) -> bool {
+        self.inner.is_current()
     }
 }
 

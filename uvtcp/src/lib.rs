@@ -44,7 +44,6 @@ mod error;
 mod future;
 mod io_task;
 mod listener;
-mod local_task;
 mod read_port;
 mod socket;
 mod socket_buf;

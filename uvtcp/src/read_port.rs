@@ -3,14 +3,15 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use uv_handle::UvError;
 
 use crate::error::{TcpErrData, forbid_blocking};
 use crate::io_task::IoTask;
-use crate::stream::{self, ReadState, SocketKey, SocketShared};
+use crate::stream::shared::{ReadState, SocketShared};
+use crate::stream::{self, SocketKey};
 
 /// The receiving end of a read started by
 /// [`TcpSocket::read_start`](crate::TcpSocket::read_start): each receive
@@ -67,8 +68,8 @@ impl ReadPort {
     }
 
     fn release(&self) -> Result<(), TcpErrData> {
-        let recheck = self.shared.close_port(&mut self.shared.lock(), self.id)?;
-        if recheck {
+        let recheck = self.shared.close_port(&mut self.shared.lock(), self.id);
+        if recheck? {
             stream::request_refresh(&self.io_task, self.key);
         }
         Ok(())
@@ -76,22 +77,42 @@ impl ReadPort {
 
     /// Takes the next chunk or end if there is one; asks the loop to
     /// resume reading when draining made room.
-    fn take(&self, state: &mut ReadState) -> Option<Result<Vec<u8>, TcpErrData>> {
-        if state.port != Some(self.id) {
-            return Some(Err(UvError::EINVAL.into()));
+    /// Takes the next chunk or the end of the stream, if either is there;
+    /// otherwise registers `waker` (if any) for the next change. Asks the
+    /// loop to resume reading, after unlocking, when the port has room again.
+    fn take_or_register(&self, waker: Option<&Waker>) -> Option<Result<Vec<u8>, TcpErrData>> {
+        let mut state = self.shared.lock();
+        let (taken, resume) = self.take(&mut state);
+        if taken.is_none() {
+            if let Some(waker) = waker {
+                state.add_waker(waker);
+            }
         }
-        let (taken, resume) = self.shared.take(state);
+        drop(state);
         if resume {
             stream::request_refresh(&self.io_task, self.key);
         }
         taken
     }
 
+    /// Takes from the locked state; returns whether reading must resume.
+    fn take(&self, state: &mut ReadState) -> (Option<Result<Vec<u8>, TcpErrData>>, bool) {
+        if state.port != Some(self.id) {
+            return (Some(Err(UvError::EINVAL.into())), false);
+        }
+        self.shared.take(state)
+    }
+
     fn recv_until(&self, deadline: Option<Instant>) -> Result<Vec<u8>, TcpErrData> {
         forbid_blocking()?;
         let mut state = self.shared.lock();
         loop {
-            if let Some(result) = self.take(&mut state) {
+            let (taken, resume) = self.take(&mut state);
+            if let Some(result) = taken {
+                drop(state);
+                if resume {
+                    stream::request_refresh(&self.io_task, self.key);
+                }
                 return result;
             }
             let timeout = match deadline {
@@ -104,7 +125,7 @@ impl ReadPort {
                 }
                 None => None,
             };
-            state = self.shared.wait(state, timeout);
+            state.wait(timeout);
         }
     }
 
@@ -142,7 +163,8 @@ impl ReadPort {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Vec<u8>, TcpErrData> {
-        self.recv_until(Some(Instant::now() + timeout))
+        // A timeout too long to represent waits forever, as std's does.
+        self.recv_until(Instant::now().checked_add(timeout))
     }
 
     /// The next chunk if one is already there; never blocks.
@@ -154,7 +176,7 @@ impl ReadPort {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn try_recv(&self) -> Option<Result<Vec<u8>, TcpErrData>> {
-        self.take(&mut self.shared.lock())
+        self.take_or_register(None)
     }
 
     /// Awaits the next chunk (or the end of the stream) on any executor.
@@ -175,16 +197,12 @@ impl ReadPort {
     pub fn recv_async(
         &self,
     ) -> impl std::future::Future<Output = Result<Vec<u8>, TcpErrData>> + '_ {
-        poll_fn(move |context| {
-            let mut state = self.shared.lock();
-            match self.take(&mut state) {
+        poll_fn(
+            move |context| match self.take_or_register(Some(context.waker())) {
                 Some(result) => Poll::Ready(result),
-                None => {
-                    self.shared.add_waker(&mut state, context.waker());
-                    Poll::Pending
-                }
-            }
-        })
+                None => Poll::Pending,
+            },
+        )
     }
 }
 

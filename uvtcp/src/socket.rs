@@ -3,17 +3,20 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use uv_handle::{Completion, CompletionError, LoopRef, UvError, completion};
+use uv_handle::{Completer, Completion, CompletionError, LoopRef, UvError, completion};
 
 use crate::error::{TcpErrData, canceled, forbid_blocking};
 use crate::future::Future;
 use crate::io_task::IoTask;
 use crate::read_port::ReadPort;
-use crate::stream::{self, LoopSocket, SocketKey, SocketShared};
+use crate::stream::shared::SocketShared;
+use crate::stream::writing::{self, Outcome};
+use crate::stream::{self, LoopSocket, SocketKey, close, reading};
 
 /// A connected TCP stream on an [`IoTask`]. `Send + Sync`; not `Clone`.
 ///
@@ -62,7 +65,8 @@ impl TcpSocket {
         }
     }
 
-    /// Runs `operation` on the socket's loop-side state, on the loop thread.
+    /// Runs `operation` on the socket's loop-side state, on the loop thread:
+    /// at once when called there, queued otherwise.
     fn on_loop(
         &self,
         operation: impl FnOnce(&LoopRef, SocketKey) + Send + 'static,
@@ -72,9 +76,10 @@ impl TcpSocket {
             .run(move |event_loop| operation(event_loop, key))
     }
 
-    /// Runs `operation` with the loop-side socket and waits for its result.
-    /// On the loop thread itself it is queued and assumed to succeed, since
-    /// waiting there would stall the loop.
+    /// Runs `operation` with the loop-side socket and returns its result.
+    /// On the socket's own loop thread it runs at once; on another loop
+    /// thread it is queued and assumed to succeed, since waiting there
+    /// would stall that loop.
     fn call(
         &self,
         operation: impl FnOnce(&LoopSocket) -> Result<(), UvError> + Send + 'static,
@@ -85,15 +90,15 @@ impl TcpSocket {
         })
     }
 
-    /// Runs `operation` on the loop thread and waits for its result, except
-    /// on a loop thread, where it is queued and assumed to succeed.
+    /// Runs `operation` on the loop thread and returns its result, as
+    /// [`call`](Self::call) does.
     fn call_on_loop(
         &self,
         operation: impl FnOnce(&LoopRef, SocketKey) -> Result<(), UvError> + Send + 'static,
     ) -> Result<(), TcpErrData> {
         let (completer, result) = completion();
         self.on_loop(move |event_loop, key| completer.complete(operation(event_loop, key)))?;
-        if uv_handle::on_loop_thread() {
+        if !result.is_ready() && uv_handle::on_loop_thread() {
             return Ok(());
         }
         match result.wait() {
@@ -203,7 +208,12 @@ impl TcpSocket {
         if state.port.is_some() {
             return Some(Err(UvError::EALREADY.into()));
         }
-        self.shared.take(&mut state).0
+        let (taken, resume) = self.shared.take(&mut state);
+        drop(state);
+        if resume {
+            stream::request_refresh(&self.io_task, self.key);
+        }
+        taken
     }
 
     /// Asks the loop for the next chunk, giving up after `timeout_msecs`
@@ -211,7 +221,7 @@ impl TcpSocket {
     fn start_read(&self, timeout_msecs: u32) -> Result<Completion<ReadResult>, TcpErrData> {
         let (completer, result) = completion();
         self.on_loop(move |event_loop, key| {
-            stream::read_once(event_loop, key, timeout_msecs, completer);
+            reading::read_once(event_loop, key, timeout_msecs, completer);
         })?;
         Ok(result)
     }
@@ -293,24 +303,161 @@ impl TcpSocket {
             return Future::from_value(Ok(()));
         }
         let length = data.len();
+        self.shared.write_queue.fetch_add(length, Ordering::AcqRel);
+        if self.io_task.is_current() {
+            // On the socket's own loop thread: straight to libuv, and a write
+            // the kernel takes whole needs no completion at all.
+            return self
+                .loop_operation(move |socket, pending| writing::write(socket, data, pending));
+        }
         let (completer, result) = completion();
-        self.shared.queue_write(length);
         let shared = Arc::clone(&self.shared);
-        let queued = self.on_loop(move |event_loop, key| {
-            let Some(socket) = event_loop.local(key) else {
-                shared.written(length);
+        let queued = self.on_loop(move |event_loop, key| match event_loop.local(key) {
+            Some(socket) => answer(completer, |pending| writing::write(&socket, data, pending)),
+            None => {
+                writing::written_out(&shared, length);
                 completer.complete(Err(canceled()));
-                return;
-            };
-            socket.tcp.write(data, move |outcome| {
-                shared.written(length);
-                completer.complete(outcome.map_err(TcpErrData::from));
+            }
+        });
+        match queued {
+            Ok(()) => Future::pending(result, abandoned_write),
+            Err(error) => {
+                writing::written_out(&self.shared, length);
+                Future::from_value(Err(error))
+            }
+        }
+    }
+
+    /// Runs a loop-side operation that may finish at once, on the socket's
+    /// own loop thread: its result as a ready future, or a pending one.
+    fn loop_operation(
+        &self,
+        operation: impl FnOnce(
+            &Rc<LoopSocket>,
+            &mut dyn FnMut() -> Completer<Outcome>,
+        ) -> Option<Outcome>,
+    ) -> Future<Outcome> {
+        let key = self.key;
+        let mut waiting = None;
+        let outcome = self
+            .io_task
+            .run_here(|event_loop| match event_loop.local(key) {
+                Some(socket) => operation(&socket, &mut || {
+                    let (completer, result) = completion();
+                    waiting = Some(result);
+                    completer
+                }),
+                None => Some(Err(canceled())),
             });
+        match (outcome, waiting) {
+            (Some(Some(outcome)), _) => Future::from_value(outcome),
+            (_, Some(result)) => Future::pending(result, abandoned_write),
+            _ => Future::from_value(Err(canceled())),
+        }
+    }
+
+    /// Flushes: waits until every write queued before the call is in the
+    /// kernel.
+    ///
+    /// # Errors
+    ///
+    /// The error of the first of those writes that failed (also when its
+    /// own future was dropped); `EAGAIN` on a loop thread.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// drop(client.write_future("sent, then flushed"));
+    /// client.flush()?;
+    /// assert_eq!(client.write_queue_size(), 0);
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn flush(&self) -> Result<(), TcpErrData> {
+        forbid_blocking()?;
+        self.flush_future().get()
+    }
+
+    /// Like [`flush`](Self::flush), without blocking: resolves once every
+    /// write queued before the call is in the kernel, with the error of the
+    /// first of them that failed.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// drop(client.write_future("bytes"));
+    /// client.flush_future().get()?;
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn flush_future(&self) -> Future<Result<(), TcpErrData>> {
+        if self.io_task.is_current() {
+            return self.loop_operation(|socket, pending| writing::flush(socket, pending));
+        }
+        let (completer, result) = completion();
+        let queued = self.on_loop(move |event_loop, key| match event_loop.local(key) {
+            Some(socket) => answer(completer, |pending| writing::flush(&socket, pending)),
+            None => completer.complete(Err(canceled())),
         });
         match queued {
             Ok(()) => Future::pending(result, abandoned_write),
             Err(error) => Future::from_value(Err(error)),
         }
+    }
+
+    /// Closes gracefully, as dropping the socket does (queued writes, then
+    /// FIN, then the handle closed), and reports the outcome.
+    ///
+    /// # Errors
+    ///
+    /// The error of the first queued write that failed, or of the FIN;
+    /// `ETIMEDOUT` when the close did not finish within the close timeout
+    /// (the connection was then reset and freed); `EAGAIN` on a loop
+    /// thread.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// client.write_future("last words");
+    /// client.close()?;
+    /// assert_eq!(server.read(5000)?, b"last words");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn close(self) -> Result<(), TcpErrData> {
+        forbid_blocking()?;
+        self.close_future().get()
+    }
+
+    /// Like [`close`](Self::close), without blocking.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// client.write_future("bye");
+    /// client.close_future().get()?;
+    /// assert_eq!(server.read(5000)?, b"bye");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn close_future(self) -> Future<Result<(), TcpErrData>> {
+        let (completer, result) = completion();
+        let queued = self.on_loop(move |event_loop, key| {
+            close::close_gracefully(event_loop, key, Some(completer));
+        });
+        // Dropping `self` now finds the socket gone from its loop.
+        drop(self);
+        match queued {
+            Ok(()) => Future::pending(result, abandoned_write),
+            Err(error) => Future::from_value(Err(error)),
+        }
+    }
+
+    /// Bounds a graceful close (by [`close`](Self::close) or by dropping the
+    /// socket): if the queued writes and the FIN have not gone out within
+    /// `timeout`, because the peer stopped reading, the connection is reset
+    /// and everything it held is freed. `None`: no bound. The default is
+    /// 60 seconds.
+    ///
+    /// ```
+    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// client.set_close_timeout(Some(std::time::Duration::from_secs(5)));
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    pub fn set_close_timeout(&self, timeout: Option<Duration>) {
+        self.shared.set_close_timeout(timeout);
     }
 
     /// The address of the peer.
@@ -436,9 +583,9 @@ impl TcpSocket {
         forbid_blocking()?;
         let (completer, result) = completion();
         self.on_loop(move |event_loop, key| match event_loop.local(key) {
-            Some(socket) => socket
-                .tcp
-                .shutdown(move |outcome| completer.complete(outcome.map_err(TcpErrData::from))),
+            Some(socket) => writing::shutdown(&socket, move |outcome| {
+                completer.complete(outcome.map_err(TcpErrData::from));
+            }),
             None => completer.complete(Err(canceled())),
         })?;
         result.wait().unwrap_or_else(|_| Err(canceled()))
@@ -454,13 +601,26 @@ impl TcpSocket {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn close_reset(self) -> Result<(), TcpErrData> {
-        self.call_on_loop(stream::close_with_reset)
+        self.call_on_loop(close::close_with_reset)
+    }
+}
+
+/// Runs a loop-side operation that may finish at once for a caller on
+/// another thread: reports to `completer` either way.
+fn answer(
+    completer: Completer<Outcome>,
+    operation: impl FnOnce(&mut dyn FnMut() -> Completer<Outcome>) -> Option<Outcome>,
+) {
+    let mut slot = Some(completer);
+    let outcome = operation(&mut || slot.take().expect("an operation waits once"));
+    if let (Some(outcome), Some(completer)) = (outcome, slot) {
+        completer.complete(outcome);
     }
 }
 
 impl Drop for TcpSocket {
     fn drop(&mut self) {
-        let _ = self.on_loop(stream::close_gracefully);
+        let _ = self.on_loop(|event_loop, key| close::close_gracefully(event_loop, key, None));
     }
 }
 

@@ -7,7 +7,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::{Check, Idle, Loop, LoopRef, RunMode, Timer, UvError, describe_panic};
+use crate::callback::describe as describe_panic;
+use crate::{Check, Idle, Loop, LoopRef, RunMode, Timer, UvError};
 
 /// What the tests do with either handle type.
 trait Watcher: Sized + 'static {

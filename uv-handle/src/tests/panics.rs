@@ -9,7 +9,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::*;
-use crate::{Async, Loop, LoopRef, RunMode, Tcp, Timer, UvError, describe_panic, getaddrinfo};
+use crate::callback::describe as describe_panic;
+use crate::{Async, Loop, LoopRef, RunMode, Tcp, Timer, UvError, getaddrinfo};
 
 const MS: Duration = Duration::from_millis(1);
 

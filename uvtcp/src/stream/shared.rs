@@ -1,0 +1,306 @@
+//! [`SocketShared`]: what both the loop thread and user threads see of a
+//! socket: the queue of received chunks, the end of the stream, the active
+//! read port, the write counters, and who waits for them.
+//!
+//! One mutex guards the read side. It is taken through a [`StateGuard`],
+//! which signals waiters only after the mutex is released, and only the
+//! waiters that exist: the condition variable when a thread sleeps on it,
+//! and the wakers registered by tasks. Nobody waiting costs no system call.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Duration;
+
+use uv_handle::{UvError, Wakeup};
+
+use crate::error::TcpErrData;
+
+/// The default backpressure limit: bytes received but not yet read.
+pub(crate) const DEFAULT_READ_BUFFER_LIMIT: usize = 1024 * 1024;
+
+/// How long a graceful close may take by default before the connection is
+/// reset.
+pub(crate) const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `close_timeout_ms` when there is no bound.
+const NO_CLOSE_TIMEOUT: u64 = u64::MAX;
+
+/// What both the loop thread and user threads see of a socket.
+pub(crate) struct SocketShared {
+    state: Mutex<ReadState>,
+    readable: Condvar,
+    pub(crate) read_limit: AtomicUsize,
+    /// Bytes given to `write` / `write_future` and not yet in the kernel.
+    pub(crate) write_queue: AtomicUsize,
+    /// The write buffer limit; `usize::MAX` when none is set.
+    pub(crate) write_limit: AtomicUsize,
+    /// The close timeout in milliseconds; `NO_CLOSE_TIMEOUT`: none.
+    close_timeout_ms: AtomicU64,
+    pub(crate) local: SocketAddr,
+    pub(crate) peer: SocketAddr,
+}
+
+/// The read side, guarded by `SocketShared::state`.
+pub(crate) struct ReadState {
+    chunks: VecDeque<Vec<u8>>,
+    buffered: usize,
+    /// How the stream ended (EOF, a read error, or ECANCELED once closed);
+    /// every reader gets it, repeatedly, once the chunks are drained.
+    pub(crate) end: Option<UvError>,
+    /// The loop is reading, or a user thread has queued a request to.
+    pub(crate) reading: bool,
+    /// The id of the active read port.
+    pub(crate) port: Option<u64>,
+    next_port: u64,
+    /// Threads blocked on the condition variable.
+    sleepers: usize,
+    /// Tasks waiting for a change of the read side.
+    wakers: Vec<Waker>,
+    /// A change that waiters have not been told of yet.
+    changed: bool,
+    /// One-shot reads completed under the lock, told after it is released.
+    wakeups: Vec<Wakeup>,
+}
+
+/// The locked read side. Dropping it unlocks first, then tells the waiters
+/// of a change made through it, so no waker runs under the lock.
+pub(crate) struct StateGuard<'a> {
+    shared: &'a SocketShared,
+    guard: Option<MutexGuard<'a, ReadState>>,
+}
+
+/// Whether a reader with `buffered` unread bytes may receive more. A limit
+/// of zero means one chunk at a time.
+pub(crate) fn has_room(buffered: usize, limit: usize) -> bool {
+    buffered < limit.max(1)
+}
+
+impl SocketShared {
+    pub(crate) fn new(local: SocketAddr, peer: SocketAddr) -> SocketShared {
+        SocketShared {
+            state: Mutex::new(ReadState {
+                chunks: VecDeque::new(),
+                buffered: 0,
+                end: None,
+                reading: false,
+                port: None,
+                next_port: 0,
+                sleepers: 0,
+                wakers: Vec::new(),
+                changed: false,
+                wakeups: Vec::new(),
+            }),
+            readable: Condvar::new(),
+            read_limit: AtomicUsize::new(DEFAULT_READ_BUFFER_LIMIT),
+            write_queue: AtomicUsize::new(0),
+            write_limit: AtomicUsize::new(usize::MAX),
+            close_timeout_ms: AtomicU64::new(DEFAULT_CLOSE_TIMEOUT.as_millis() as u64),
+            local,
+            peer,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> StateGuard<'_> {
+        StateGuard {
+            shared: self,
+            guard: Some(
+                self.state
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            ),
+        }
+    }
+
+    /// The bound of a graceful close, if any.
+    pub(crate) fn close_timeout(&self) -> Option<Duration> {
+        match self.close_timeout_ms.load(Ordering::Relaxed) {
+            NO_CLOSE_TIMEOUT => None,
+            millis => Some(Duration::from_millis(millis)),
+        }
+    }
+
+    /// Sets the bound of a graceful close (`None`: none); a bound beyond
+    /// what fits in milliseconds is no bound.
+    pub(crate) fn set_close_timeout(&self, timeout: Option<Duration>) {
+        let millis = timeout.map_or(NO_CLOSE_TIMEOUT, |timeout| {
+            u64::try_from(timeout.as_millis()).unwrap_or(NO_CLOSE_TIMEOUT)
+        });
+        self.close_timeout_ms.store(millis, Ordering::Relaxed);
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.read_limit.load(Ordering::Relaxed)
+    }
+
+    /// Takes the next chunk, or the end of the stream, if either is there.
+    /// Returns whether the loop must be asked to resume reading.
+    pub(crate) fn take(
+        &self,
+        state: &mut ReadState,
+    ) -> (Option<Result<Vec<u8>, TcpErrData>>, bool) {
+        if let Some(chunk) = state.chunks.pop_front() {
+            state.buffered -= chunk.len();
+            let resume = self.claim_resume(state);
+            return (Some(Ok(chunk)), resume);
+        }
+        (state.end.map(|end| Err(end.into())), false)
+    }
+
+    /// Whether an active port has room again while the loop is not reading;
+    /// if so, marks reading as requested (the caller then asks the loop).
+    pub(crate) fn claim_resume(&self, state: &mut ReadState) -> bool {
+        let resume = state.port.is_some()
+            && !state.reading
+            && state.end.is_none()
+            && has_room(state.buffered, self.limit());
+        if resume {
+            state.reading = true;
+        }
+        resume
+    }
+
+    /// Opens a read port, or fails with `EALREADY` while one is active.
+    pub(crate) fn open_port(&self, state: &mut ReadState) -> Result<(u64, bool), TcpErrData> {
+        if state.port.is_some() {
+            return Err(UvError::EALREADY.into());
+        }
+        state.next_port += 1;
+        state.port = Some(state.next_port);
+        Ok((state.next_port, self.claim_resume(state)))
+    }
+
+    /// Closes port `id`; returns whether the loop should re-check reading
+    /// (it reads, or queued chunks may be owed to a pending one-shot read).
+    pub(crate) fn close_port(&self, state: &mut ReadState, id: u64) -> Result<bool, TcpErrData> {
+        if state.port != Some(id) {
+            return Err(UvError::EINVAL.into());
+        }
+        state.port = None;
+        Ok(state.reading || !state.chunks.is_empty())
+    }
+}
+
+impl ReadState {
+    /// Queues a received chunk behind the others.
+    pub(crate) fn push_chunk(&mut self, chunk: Vec<u8>) {
+        self.buffered += chunk.len();
+        self.chunks.push_back(chunk);
+        self.changed = true;
+    }
+
+    /// Puts bytes back at the front: they are the next ones read.
+    pub(crate) fn unread(&mut self, chunk: Vec<u8>) {
+        if !chunk.is_empty() {
+            self.buffered += chunk.len();
+            self.chunks.push_front(chunk);
+        }
+    }
+
+    /// Takes the first queued chunk, if any, for the loop to hand to a
+    /// pending one-shot read.
+    pub(crate) fn pop_chunk(&mut self) -> Option<Vec<u8>> {
+        let chunk = self.chunks.pop_front()?;
+        self.buffered -= chunk.len();
+        Some(chunk)
+    }
+
+    pub(crate) fn has_chunks(&self) -> bool {
+        !self.chunks.is_empty()
+    }
+
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Records how the stream ended, keeping the first end.
+    pub(crate) fn set_end(&mut self, error: UvError) {
+        if self.end.is_none() {
+            self.end = Some(error);
+        }
+        self.reading = false;
+        self.changed = true;
+    }
+
+    /// Marks a change waiters must hear of (a port opened or closed, the
+    /// reading state flipped).
+    pub(crate) fn touch(&mut self) {
+        self.changed = true;
+    }
+
+    /// Tells the waiter of a completed one-shot read once the lock is
+    /// released.
+    pub(crate) fn defer(&mut self, wakeup: Wakeup) {
+        self.wakeups.push(wakeup);
+    }
+
+    pub(crate) fn add_waker(&mut self, waker: &Waker) {
+        if !self.wakers.iter().any(|known| known.will_wake(waker)) {
+            self.wakers.push(waker.clone());
+        }
+    }
+}
+
+impl StateGuard<'_> {
+    /// Waits on the condition variable, up to `timeout` (`None`: forever).
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) {
+        let mut guard = self.guard.take().expect("the guard holds its lock");
+        guard.sleepers += 1;
+        let readable = &self.shared.readable;
+        let mut guard = match timeout {
+            None => readable
+                .wait(guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            Some(timeout) => {
+                readable
+                    .wait_timeout(guard, timeout)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .0
+            }
+        };
+        guard.sleepers -= 1;
+        self.guard = Some(guard);
+    }
+}
+
+impl Deref for StateGuard<'_> {
+    type Target = ReadState;
+
+    fn deref(&self) -> &ReadState {
+        self.guard.as_ref().expect("the guard holds its lock")
+    }
+}
+
+impl DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ReadState {
+        self.guard.as_mut().expect("the guard holds its lock")
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        let wakeups = std::mem::take(&mut guard.wakeups);
+        if !guard.changed {
+            drop(guard);
+            drop(wakeups);
+            return;
+        }
+        guard.changed = false;
+        let notify = guard.sleepers > 0;
+        let wakers = std::mem::take(&mut guard.wakers);
+        drop(guard);
+        drop(wakeups);
+        if notify {
+            self.shared.readable.notify_all();
+        }
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The loop thread's write side of a socket: writes tried at once, the
+//! remainder queued in libuv without a copy, the write buffer limit, and
+//! flushes.
+//!
+//! A write first goes straight to the kernel with `uv_try_write`, which
+//! libuv refuses while its own queue is not empty, so order holds; a write
+//! taken whole completes at once, with no request and no callback. Only the
+//! remainder becomes a libuv request, owning the buffer and an offset into
+//! it.
+//!
+//! Above the write buffer limit, writes (and a shutdown behind them) wait
+//! here, in call order, until libuv's queue drains below it: nothing blocks
+//! a thread, on the loop or elsewhere.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use uv_handle::{Completer, UvError};
+
+use crate::error::TcpErrData;
+use crate::stream::LoopSocket;
+use crate::stream::shared::SocketShared;
+
+/// What a write, a flush or a close reports.
+pub(crate) type Outcome = Result<(), TcpErrData>;
+
+/// A write or a shutdown held back by the write buffer limit.
+pub(crate) enum Held {
+    Write {
+        data: Vec<u8>,
+        completer: Completer<Outcome>,
+    },
+    Shutdown(Box<dyn FnOnce(Result<(), UvError>)>),
+}
+
+/// A flush waiting for the writes queued before it.
+pub(crate) struct FlushWaiter {
+    /// Resolved once this many libuv writes have completed.
+    target: u64,
+    completer: Completer<Outcome>,
+}
+
+/// Queues `data` on the socket. Returns the result when it is known at once
+/// (written whole, or refused); otherwise the write is pending and reports
+/// to the completer `pending()` gives.
+pub(crate) fn write(
+    socket: &Rc<LoopSocket>,
+    data: Vec<u8>,
+    pending: impl FnOnce() -> Completer<Outcome>,
+) -> Option<Outcome> {
+    let length = data.len();
+    if !admits(socket, length) {
+        socket.held.borrow_mut().push_back(Held::Write {
+            data,
+            completer: pending(),
+        });
+        return None;
+    }
+    issue(socket, data, pending)
+}
+
+/// Whether a write of `length` bytes may go to libuv now: nothing is held
+/// before it, and libuv's queue is empty or has room below the limit.
+fn admits(socket: &LoopSocket, length: usize) -> bool {
+    if !socket.held.borrow().is_empty() {
+        return false;
+    }
+    let in_flight = socket.in_flight.get();
+    let limit = socket.shared.write_limit.load(Ordering::Relaxed);
+    in_flight == 0 || (limit > 0 && in_flight.saturating_add(length) <= limit)
+}
+
+/// Hands a write to the kernel, or to libuv for what the kernel did not take.
+fn issue(
+    socket: &Rc<LoopSocket>,
+    data: Vec<u8>,
+    pending: impl FnOnce() -> Completer<Outcome>,
+) -> Option<Outcome> {
+    let length = data.len();
+    let written = if socket.in_flight.get() == 0 {
+        match socket.tcp.try_write(&data) {
+            Ok(count) => count,
+            Err(UvError::EAGAIN) => 0,
+            Err(error) => {
+                settle(socket, length, Err(error));
+                return Some(Err(error.into()));
+            }
+        }
+    } else {
+        0
+    };
+    if written == length {
+        settle(socket, length, Ok(()));
+        return Some(Ok(()));
+    }
+    let remainder = length - written;
+    // Bytes the kernel took are no longer queued.
+    socket
+        .shared
+        .write_queue
+        .fetch_sub(written, Ordering::AcqRel);
+    socket.in_flight.set(socket.in_flight.get() + remainder);
+    socket.issued.set(socket.issued.get() + 1);
+    let completer = pending();
+    let weak = Rc::downgrade(socket);
+    let shared = Arc::clone(&socket.shared);
+    socket.tcp.write_from(data, written, move |outcome| {
+        if let Some(socket) = weak.upgrade() {
+            socket.in_flight.set(socket.in_flight.get() - remainder);
+            socket.completed.set(socket.completed.get() + 1);
+            settle(&socket, remainder, outcome);
+            completer.complete(outcome.map_err(TcpErrData::from));
+            resolve_flushes(&socket);
+            release_held(&socket);
+        } else {
+            written_out(&shared, remainder);
+            completer.complete(outcome.map_err(TcpErrData::from));
+        }
+    });
+    None
+}
+
+/// Accounts for a write of `length` bytes that is over.
+fn settle(socket: &LoopSocket, length: usize, outcome: Result<(), UvError>) {
+    if let Err(error) = outcome {
+        if socket.first_error.get().is_none() {
+            socket.first_error.set(Some(error));
+        }
+    }
+    written_out(&socket.shared, length);
+}
+
+/// Accounts for `length` queued bytes that are out of the queue.
+pub(crate) fn written_out(shared: &SocketShared, length: usize) {
+    shared.write_queue.fetch_sub(length, Ordering::AcqRel);
+}
+
+/// Lets held writes (and a held shutdown) go, in order, while the limit
+/// admits them.
+fn release_held(socket: &Rc<LoopSocket>) {
+    loop {
+        let next = {
+            let mut held = socket.held.borrow_mut();
+            let ready = match held.front() {
+                Some(Held::Write { data, .. }) => {
+                    let in_flight = socket.in_flight.get();
+                    let limit = socket.shared.write_limit.load(Ordering::Relaxed);
+                    in_flight == 0 || (limit > 0 && in_flight.saturating_add(data.len()) <= limit)
+                }
+                Some(Held::Shutdown(_)) => true,
+                None => false,
+            };
+            if !ready {
+                return;
+            }
+            held.pop_front()
+        };
+        match next {
+            Some(Held::Write { data, completer }) => {
+                let mut slot = Some(completer);
+                let taken = || slot.take().expect("the completer is given once");
+                if let Some(outcome) = issue(socket, data, taken) {
+                    if let Some(completer) = slot {
+                        completer.complete(outcome);
+                    }
+                }
+            }
+            Some(Held::Shutdown(on_done)) => socket.tcp.shutdown(on_done),
+            None => return,
+        }
+    }
+}
+
+/// Shuts the write side down after the writes queued before, held or not.
+pub(crate) fn shutdown(socket: &LoopSocket, on_done: impl FnOnce(Result<(), UvError>) + 'static) {
+    let mut held = socket.held.borrow_mut();
+    if held.is_empty() {
+        drop(held);
+        socket.tcp.shutdown(on_done);
+    } else {
+        held.push_back(Held::Shutdown(Box::new(on_done)));
+    }
+}
+
+/// Fails every held write with `error` (the socket is being reset).
+pub(crate) fn fail_held(socket: &LoopSocket, error: UvError) {
+    let held = std::mem::take(&mut *socket.held.borrow_mut());
+    for entry in held {
+        match entry {
+            Held::Write { data, completer } => {
+                settle(socket, data.len(), Err(error));
+                completer.complete(Err(error.into()));
+            }
+            Held::Shutdown(on_done) => on_done(Err(error)),
+        }
+    }
+}
+
+/// A flush: the result once every write queued before it is done, at once
+/// when none is pending; otherwise it reports to the completer `pending()`
+/// gives.
+pub(crate) fn flush(
+    socket: &LoopSocket,
+    pending: impl FnOnce() -> Completer<Outcome>,
+) -> Option<Outcome> {
+    let held = socket.held.borrow().len() as u64;
+    // Held writes each become one libuv write (or none, if taken whole).
+    let target = socket.issued.get() + held;
+    if held == 0 && socket.completed.get() >= target {
+        return Some(first_error(socket));
+    }
+    socket.flushes.borrow_mut().push_back(FlushWaiter {
+        target,
+        completer: pending(),
+    });
+    None
+}
+
+fn first_error(socket: &LoopSocket) -> Outcome {
+    socket
+        .first_error
+        .get()
+        .map_or(Ok(()), |error| Err(error.into()))
+}
+
+/// Resolves the flushes whose writes are all done.
+fn resolve_flushes(socket: &LoopSocket) {
+    loop {
+        let due = {
+            let mut flushes = socket.flushes.borrow_mut();
+            match flushes.front() {
+                Some(waiter)
+                    if socket.completed.get() >= waiter.target
+                        && socket.held.borrow().is_empty() =>
+                {
+                    flushes.pop_front()
+                }
+                _ => None,
+            }
+        };
+        let Some(waiter) = due else {
+            return;
+        };
+        waiter.completer.complete(first_error(socket));
+    }
+}
