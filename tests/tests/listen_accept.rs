@@ -1,9 +1,11 @@
 //! `listen` (kill channel, callbacks, unaccepted connections, `accept` on
-//! another thread) and `TcpListener`.
+//! another thread, the listening socket closed on return) and
+//! `TcpListener` (the bounded queue of connections not handed out).
 
+use std::collections::HashSet;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use uvtcp::*;
 use uvtcp_tests::*;
@@ -341,5 +343,160 @@ fn a_listener_on_the_ipv6_any_address_also_accepts_ipv4_clients() {
         let server = t!(listener.accept_timeout(READ_TIMEOUT_MS));
         t!(client.write(&b"dual"[..]));
         assert_eq!(t!(read_at_least(&server, 4)), b"dual");
+    });
+}
+
+/// The descriptors of this process that are the server side of a TCP
+/// connection on local `port` (IPv4): sockets in `/proc/self/fd` whose
+/// inode `/proc/net/tcp` lists with that local port, in a state other than
+/// LISTEN. Connections still in the kernel's backlog have no descriptor.
+fn server_side_descriptors(port: u16) -> usize {
+    const LISTEN: &str = "0A";
+    let table = t!(std::fs::read_to_string("/proc/net/tcp"));
+    let inodes: HashSet<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit(':').next()?;
+            let local_port = u16::from_str_radix(local_port, 16).ok()?;
+            let is_server_side = local_port == port && *fields.get(3)? != LISTEN;
+            is_server_side.then(|| fields.get(9).map(|inode| inode.to_string()))?
+        })
+        .collect();
+    t!(std::fs::read_dir("/proc/self/fd"))
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| {
+            let target = target.to_string_lossy();
+            let inode = target
+                .strip_prefix("socket:[")
+                .and_then(|rest| rest.strip_suffix(']'));
+            inode.is_some_and(|inode| inodes.contains(inode))
+        })
+        .count()
+}
+
+#[test]
+fn a_listener_holds_at_most_backlog_connections_nobody_accepted() {
+    const CLIENTS: usize = 200;
+    const BACKLOG: u32 = 4;
+    bounded(90, || {
+        let server_task = new_iotask();
+        let client_task = new_iotask();
+        let ip = localhost_v4();
+        let listener = t!(TcpListener::bind(ip, 0, BACKLOG, &server_task));
+        let port = t!(listener.local_addr()).port();
+        let connects: Vec<_> = (0..CLIENTS)
+            .map(|_| connect_future(ip, port, &client_task))
+            .collect();
+        // Nobody accepts for a second: the listener takes what it may.
+        let started = Instant::now();
+        let mut most_held = 0;
+        while started.elapsed() < Duration::from_secs(1) {
+            most_held = most_held.max(server_side_descriptors(port));
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            most_held <= BACKLOG as usize,
+            "the listener held {most_held} connections nobody accepted, more than its backlog of {BACKLOG}"
+        );
+        // Then every connection is accepted and works, also those that
+        // waited in the kernel's backlog.
+        let (accepted_sender, accepted) = mpsc::channel();
+        let acceptor = thread::spawn(move || {
+            for _ in 0..CLIENTS {
+                accepted_sender
+                    .send(t!(listener.accept_timeout(60_000)))
+                    .unwrap();
+            }
+        });
+        let clients: Vec<TcpSocket> = connects
+            .into_iter()
+            .map(|connect| t!(connect.get()))
+            .collect();
+        // Most clients count as connected although the server dropped the
+        // last packet of their handshake, its backlog being full; their
+        // first bytes complete it. They are sent a few at a time: a burst
+        // would overflow the backlog again, and each dropped connection
+        // would wait for a retransmission (hundreds of ms, then doubling).
+        let mut served = Vec::with_capacity(CLIENTS);
+        let take_next = |served: &mut Vec<TcpSocket>| {
+            let next = accepted.recv_timeout(Duration::from_secs(60));
+            served.push(next.expect("a connection was never accepted"));
+        };
+        for (index, client) in clients.iter().enumerate() {
+            t!(client.write(vec![index as u8]));
+            while served.len() + (BACKLOG as usize) <= index {
+                take_next(&mut served);
+            }
+        }
+        while served.len() < CLIENTS {
+            take_next(&mut served);
+        }
+        acceptor.join().unwrap();
+        for server_side in &served {
+            let byte = t!(read_at_least(server_side, 1));
+            t!(server_side.write(byte));
+        }
+        for (index, client) in clients.iter().enumerate() {
+            assert_eq!(t!(read_at_least(client, 1)), vec![index as u8]);
+        }
+        eprintln!(
+            "accepted and echoed {CLIENTS} connections after {:?}",
+            started.elapsed()
+        );
+    });
+}
+
+#[test]
+fn a_listener_with_backlog_zero_still_hands_out_every_connection() {
+    bounded(20, || {
+        let iotask = new_iotask();
+        let ip = localhost_v4();
+        let listener = t!(TcpListener::bind(ip, 0, 0, &iotask));
+        let port = t!(listener.local_addr()).port();
+        for index in 0..5u8 {
+            // A future dropped before its connection arrived loses nothing.
+            drop(listener.accept_future());
+            let client = t!(connect(ip, port, &iotask));
+            let server_side = if index % 2 == 0 {
+                t!(listener.accept_timeout(READ_TIMEOUT_MS))
+            } else {
+                t!(listener.accept_future().get())
+            };
+            assert_eq!(t!(server_side.peer_addr()), t!(client.local_addr()));
+            t!(client.write(vec![index]));
+            assert_eq!(t!(read_at_least(&server_side, 1)), vec![index]);
+        }
+    });
+}
+
+#[test]
+fn connects_right_after_listen_returns_are_refused() {
+    const ROUNDS: usize = 200;
+    bounded(60, || {
+        let iotask = new_iotask();
+        let ip = localhost_v4();
+        for round in 0..ROUNDS {
+            let port = free_port(ip);
+            let result = listen(
+                ip,
+                port,
+                128,
+                &iotask,
+                |kill| kill.send(None).unwrap(),
+                |_new_conn, _kill| panic!("no client connects while the server runs"),
+            );
+            assert_eq!(result, Ok(()));
+            match std::net::TcpStream::connect((ip, port)) {
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Err(error) => panic!(
+                    "round {round}: a connect right after listen returned failed with {error}, not ECONNREFUSED"
+                ),
+                Ok(_) => {
+                    panic!("round {round}: a connect right after listen returned was accepted")
+                }
+            }
+        }
     });
 }

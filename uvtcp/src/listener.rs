@@ -1,15 +1,20 @@
 //! Servers: [`TcpListener`], and the classic [`listen`] / [`accept`] with
 //! [`TcpNewConnection`] and [`KillChan`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
-use uv_handle::{BindFlags, Completer, LocalKey, LoopRef, Tcp, UvError, completion};
+use crossbeam_channel::{Receiver, Sender, select};
+use uv_handle::{
+    BindFlags, Completer, Completion, CompletionError, LocalKey, LoopRef, Tcp, UvError, completion,
+};
 
 use crate::error::{TcpErrData, TcpListenErrData, canceled, forbid_blocking};
 use crate::future::Future;
@@ -17,11 +22,18 @@ use crate::io_task::IoTask;
 use crate::socket::TcpSocket;
 use crate::stream;
 
+/// What an accept resolves to.
+type Accepted = Result<TcpSocket, TcpErrData>;
+
 /// A listening TCP socket on an [`IoTask`]. `Send + Sync`.
 ///
-/// Connections are accepted on the loop thread as they arrive and wait in
-/// a queue for [`accept`](TcpListener::accept). Dropping the listener closes
-/// it and the connections it has not handed out.
+/// The loop thread accepts connections from the kernel ahead of
+/// [`accept`](TcpListener::accept), but holds at most `max(backlog, 1)` that
+/// it has not handed out: beyond that it stops accepting until the
+/// application takes one, so a flood of connections waits in the kernel's
+/// backlog instead of costing descriptors and memory in the process.
+/// Dropping the listener closes it and the connections it has not handed
+/// out.
 ///
 /// ```
 /// use std::net::{IpAddr, Ipv4Addr};
@@ -35,21 +47,29 @@ use crate::stream;
 /// assert_eq!(server_side.peer_addr()?, client.local_addr()?);
 /// # Ok::<(), uvtcp::TcpErrData>(())
 /// ```
+#[must_use = "dropping a TcpListener closes it"]
 pub struct TcpListener {
     io_task: IoTask,
     key: LocalKey<LoopListener>,
-    incoming: Receiver<TcpSocket>,
     local: SocketAddr,
 }
 
-/// The loop thread's side of a listener: the handle, the queue of accepted
-/// connections (its sending end, and a receiving end to serve
-/// `accept_future`s from), and the `accept_future`s waiting.
+/// The loop thread's side of a listener.
+///
+/// The connections accepted from the kernel and not handed out are those in
+/// `ready` and, while `held` is set, the one libuv has accepted and keeps
+/// until `uv_accept` takes it (libuv stops watching for more meanwhile).
+/// Together they never exceed `limit`, except for a connection handed back
+/// by a waiter that gave up at that very moment.
 struct LoopListener {
     tcp: Tcp,
-    queue: Sender<TcpSocket>,
-    queued: Receiver<TcpSocket>,
-    waiters: RefCell<VecDeque<Completer<Result<TcpSocket, TcpErrData>>>>,
+    io_task: IoTask,
+    limit: usize,
+    ready: RefCell<VecDeque<TcpSocket>>,
+    held: Cell<bool>,
+    /// Accepts waiting for a connection, oldest first; none while `ready`
+    /// has one.
+    waiters: RefCell<VecDeque<Completer<Accepted>>>,
 }
 
 /// A connection that arrived at a [`listen`]ing server and has not been
@@ -65,6 +85,7 @@ struct LoopListener {
 /// }
 /// ```
 #[doc(alias = "tcp_new_connection")]
+#[must_use = "dropping a TcpNewConnection closes the connection; pass it to `uvtcp::accept`"]
 pub struct TcpNewConnection {
     socket: TcpSocket,
 }
@@ -86,6 +107,10 @@ impl TcpListener {
     /// Binds `host_ip:port` (port 0 picks a free port) and listens with the
     /// given backlog.
     ///
+    /// `backlog` is the kernel's queue of connections not yet accepted, and
+    /// also the most connections the listener accepts ahead of the
+    /// application (at least one).
+    ///
     /// # Errors
     ///
     /// `AddressInUse` (EADDRINUSE), `AccessDenied` (EACCES, EPERM), or
@@ -105,16 +130,65 @@ impl TcpListener {
         backlog: u32,
         iotask: &IoTask,
     ) -> Result<TcpListener, TcpListenErrData> {
+        TcpListener::open(host_ip, port, backlog, iotask, BindFlags::default())
+    }
+
+    /// Like [`bind`](Self::bind), with `SO_REUSEPORT`: several such
+    /// listeners, each on its own [`IoTask`], share one address and port,
+    /// and the kernel spreads incoming connections over them (by a hash of
+    /// the client's address and port), so a server can run one loop per
+    /// core. Port 0 picks a free port; the other listeners then pass that
+    /// port.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind). Reuse-port and plain listeners do not mix:
+    /// `bind_reuse_port` on a port held by a plain listener, and `bind` on a
+    /// port held by reuse-port listeners, fail with `AddressInUse`.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv4Addr};
+    /// use uvtcp::{IoTask, TcpListener};
+    ///
+    /// let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    /// let (first_task, second_task) = (IoTask::spawn()?, IoTask::spawn()?);
+    /// let first = TcpListener::bind_reuse_port(localhost, 0, 128, &first_task).unwrap();
+    /// let port = first.local_addr()?.port();
+    /// let second = TcpListener::bind_reuse_port(localhost, port, 128, &second_task).unwrap();
+    /// assert_eq!(second.local_addr()?, first.local_addr()?);
+    /// // A connection reaches one of the two.
+    /// let client = uvtcp::connect(localhost, port, &first_task).unwrap();
+    /// let server_side = first.accept_timeout(100).or_else(|_| second.accept_timeout(5000))?;
+    /// assert_eq!(server_side.peer_addr()?, client.local_addr()?);
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    #[doc(alias = "SO_REUSEPORT")]
+    pub fn bind_reuse_port(
+        host_ip: IpAddr,
+        port: u16,
+        backlog: u32,
+        iotask: &IoTask,
+    ) -> Result<TcpListener, TcpListenErrData> {
+        let flags = BindFlags {
+            reuse_port: true,
+            ..BindFlags::default()
+        };
+        TcpListener::open(host_ip, port, backlog, iotask, flags)
+    }
+
+    fn open(
+        host_ip: IpAddr,
+        port: u16,
+        backlog: u32,
+        iotask: &IoTask,
+        flags: BindFlags,
+    ) -> Result<TcpListener, TcpListenErrData> {
         forbid_blocking()?;
         let address = SocketAddr::new(host_ip, port);
-        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
-        let (sender, incoming) = crossbeam_channel::unbounded();
-        let queued = incoming.clone();
         let (completer, result) = completion();
         let io_task = iotask.clone();
         iotask.run(move |event_loop| {
-            let queue = (sender, queued);
-            completer.complete(open_listener(event_loop, address, backlog, io_task, queue));
+            completer.complete(open_listener(event_loop, address, flags, backlog, io_task));
         })?;
         let (key, local) = result
             .wait()
@@ -122,7 +196,6 @@ impl TcpListener {
         Ok(TcpListener {
             io_task: iotask.clone(),
             key,
-            incoming,
             local,
         })
     }
@@ -147,7 +220,9 @@ impl TcpListener {
     /// `EAGAIN` on a loop thread; `ECANCELED` if the loop is gone.
     ///
     /// ```
-    /// # let (listener, io_task) = uvtcp::doc_support::listener();
+    /// # use std::net::{IpAddr, Ipv4Addr};
+    /// # let io_task = uvtcp::IoTask::spawn()?;
+    /// # let listener = uvtcp::TcpListener::bind(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, 16, &io_task).unwrap();
     /// let port = listener.local_addr()?.port();
     /// let _client = uvtcp::connect("127.0.0.1".parse().unwrap(), port, &io_task).unwrap();
     /// let server_side = listener.accept()?;
@@ -164,28 +239,35 @@ impl TcpListener {
     /// `ETIMEDOUT` when no connection came in time; as [`accept`](Self::accept).
     ///
     /// ```
-    /// # let (listener, _io_task) = uvtcp::doc_support::listener();
+    /// # use std::net::{IpAddr, Ipv4Addr};
+    /// # let io_task = uvtcp::IoTask::spawn()?;
+    /// # let listener = uvtcp::TcpListener::bind(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, 16, &io_task).unwrap();
     /// assert_eq!(listener.accept_timeout(10).unwrap_err().err_name, "ETIMEDOUT");
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn accept_timeout(&self, timeout_msecs: u32) -> Result<TcpSocket, TcpErrData> {
         forbid_blocking()?;
+        let next = self.next_connection()?;
         if timeout_msecs == 0 {
-            return self.incoming.recv().map_err(|_| canceled());
+            return next.wait().unwrap_or_else(|_| Err(canceled()));
         }
         let timeout = Duration::from_millis(u64::from(timeout_msecs));
-        self.incoming
-            .recv_timeout(timeout)
-            .map_err(|error| match error {
-                RecvTimeoutError::Timeout => UvError::ETIMEDOUT.into(),
-                RecvTimeoutError::Disconnected => canceled(),
-            })
+        match next.wait_timeout(timeout) {
+            Ok(accepted) => accepted,
+            // A connection that comes after all stays queued for the next accept.
+            Err(CompletionError::TimedOut) => next
+                .cancel()
+                .unwrap_or_else(|| Err(UvError::ETIMEDOUT.into())),
+            Err(_) => Err(canceled()),
+        }
     }
 
     /// The connections as they arrive, forever.
     ///
     /// ```no_run
-    /// # let (listener, _io_task) = uvtcp::doc_support::listener();
+    /// # use std::net::{IpAddr, Ipv4Addr};
+    /// # let io_task = uvtcp::IoTask::spawn()?;
+    /// # let listener = uvtcp::TcpListener::bind(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, 16, &io_task).unwrap();
     /// for socket in listener.incoming() {
     ///     let socket = socket?;
     ///     std::thread::spawn(move || socket.write("hello\n"));
@@ -205,7 +287,9 @@ impl TcpListener {
     /// next accept.
     ///
     /// ```
-    /// # let (listener, io_task) = uvtcp::doc_support::listener();
+    /// # use std::net::{IpAddr, Ipv4Addr};
+    /// # let io_task = uvtcp::IoTask::spawn()?;
+    /// # let listener = uvtcp::TcpListener::bind(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, 16, &io_task).unwrap();
     /// let pending = listener.accept_future();
     /// let port = listener.local_addr()?.port();
     /// let _client = uvtcp::connect("127.0.0.1".parse().unwrap(), port, &io_task).unwrap();
@@ -213,88 +297,133 @@ impl TcpListener {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn accept_future(&self) -> Future<Result<TcpSocket, TcpErrData>> {
-        if let Ok(socket) = self.incoming.try_recv() {
-            return Future::from_value(Ok(socket));
-        }
-        let (completer, result) = completion();
-        let key = self.key;
-        let queued = self.io_task.run(move |event_loop| {
-            let Some(listener) = event_loop.local(key) else {
-                return completer.complete(Err(canceled()));
-            };
-            match listener.queued.try_recv() {
-                Ok(socket) => {
-                    if let Err(Ok(socket)) = completer.try_complete(Ok(socket)) {
-                        listener.deliver(socket);
-                    }
-                }
-                Err(_) => listener.waiters.borrow_mut().push_back(completer),
-            }
-        });
-        match queued {
-            Ok(()) => Future::pending(result, || Err(canceled())),
+        match self.next_connection() {
+            Ok(next) => Future::pending(next, || Err(canceled())),
             Err(error) => Future::from_value(Err(error)),
         }
     }
 
-    pub(crate) fn connections(&self) -> &Receiver<TcpSocket> {
-        &self.incoming
+    /// Asks the loop for the next connection.
+    fn next_connection(&self) -> Result<Completion<Accepted>, TcpErrData> {
+        let (completer, next) = completion();
+        let key = self.key;
+        self.io_task
+            .run(move |event_loop| match event_loop.local(key) {
+                Some(listener) => listener.take(completer),
+                None => completer.complete(Err(canceled())),
+            })?;
+        Ok(next)
+    }
+
+    /// Closes the listener and returns once its listening socket is closed:
+    /// a connection attempted afterwards is refused.
+    fn close_and_wait(self) {
+        let (completer, closed) = completion();
+        let key = self.key;
+        let queued = self.io_task.run(move |event_loop| {
+            close_listener(event_loop, key);
+            completer.complete(());
+        });
+        if queued.is_ok() {
+            let _ = closed.wait();
+        }
     }
 }
 
 impl LoopListener {
-    /// Hands a new connection to the oldest waiting `accept_future`, or
-    /// queues it for `accept`.
+    /// Serves one accept: with the oldest connection not handed out, or the
+    /// next to arrive.
+    fn take(&self, waiter: Completer<Accepted>) {
+        let oldest = self.ready.borrow_mut().pop_front();
+        match oldest {
+            Some(socket) => {
+                if let Err(Ok(socket)) = waiter.try_complete(Ok(socket)) {
+                    self.ready.borrow_mut().push_front(socket);
+                }
+            }
+            None => {
+                self.forget_abandoned_waiters();
+                self.waiters.borrow_mut().push_back(waiter);
+            }
+        }
+        self.resume();
+    }
+
+    /// Takes the connection libuv holds, if any, when a waiter wants it or
+    /// the queue has room for it and for the next one libuv then accepts.
+    fn resume(&self) {
+        if !self.held.get() {
+            return;
+        }
+        let wanted = self.forget_abandoned_waiters();
+        let room = self.ready.borrow().len() + 2 <= self.limit;
+        if !wanted && !room {
+            return;
+        }
+        self.held.set(false);
+        // `uv_accept` also makes libuv watch for the next connection again.
+        let Ok(client) = self.tcp.accept() else {
+            return;
+        };
+        if let Ok((key, shared)) = stream::register(self.tcp.event_loop(), client) {
+            self.deliver(TcpSocket::new(self.io_task.clone(), key, shared));
+        }
+    }
+
+    /// Hands a new connection to the oldest waiting accept, or queues it.
     fn deliver(&self, socket: TcpSocket) {
         let mut socket = socket;
         loop {
-            let Some(waiter) = self.waiters.borrow_mut().pop_front() else {
-                // A closed queue hands the socket back; dropping it closes it.
-                let _ = self.queue.send(socket);
+            let oldest = self.waiters.borrow_mut().pop_front();
+            let Some(waiter) = oldest else {
+                self.ready.borrow_mut().push_back(socket);
                 return;
             };
-            match waiter.try_complete(Ok(socket)) {
-                Ok(()) => return,
-                Err(Ok(unclaimed)) => socket = unclaimed,
-                Err(Err(_)) => unreachable!("the socket was sent as Ok"),
-            }
+            let Err(Ok(unclaimed)) = waiter.try_complete(Ok(socket)) else {
+                return;
+            };
+            socket = unclaimed;
         }
+    }
+
+    /// Drops the waiters that gave up (timed out or dropped); returns
+    /// whether any waiter is left.
+    fn forget_abandoned_waiters(&self) -> bool {
+        let mut waiters = self.waiters.borrow_mut();
+        waiters.retain(|waiter| !waiter.is_abandoned());
+        !waiters.is_empty()
     }
 }
 
 fn open_listener(
     event_loop: &LoopRef,
     address: SocketAddr,
-    backlog: i32,
+    flags: BindFlags,
+    backlog: u32,
     io_task: IoTask,
-    (queue, queued): (Sender<TcpSocket>, Receiver<TcpSocket>),
 ) -> Result<(LocalKey<LoopListener>, SocketAddr), TcpListenErrData> {
     let tcp = Tcp::new(event_loop)?;
     // As with std::net and Node: `::` also accepts IPv4 where the system
     // allows it (Linux does by default).
-    tcp.bind(address, BindFlags::default())?;
+    tcp.bind(address, flags)?;
     let key = event_loop.insert_local(LoopListener {
         tcp,
-        queue,
-        queued,
+        io_task,
+        limit: usize::try_from(backlog.max(1)).unwrap_or(usize::MAX),
+        ready: RefCell::new(VecDeque::new()),
+        held: Cell::new(false),
         waiters: RefCell::new(VecDeque::new()),
     });
     let Some(listener) = event_loop.local(key) else {
         return Err(canceled().into());
     };
     let weak = Rc::downgrade(&listener);
-    let listening = listener.tcp.listen(backlog, move |server, status| {
-        let Some(listener) = weak.upgrade() else {
-            return;
-        };
-        if status.is_err() {
-            return;
-        }
-        let Ok(client) = server.accept() else {
-            return;
-        };
-        if let Ok((key, shared)) = stream::register(server.event_loop(), client) {
-            listener.deliver(TcpSocket::new(io_task.clone(), key, shared));
+    let kernel_backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    let listening = listener.tcp.listen(kernel_backlog, move |_server, status| {
+        // With a success, libuv has accepted a connection and holds it.
+        if let (Some(listener), Ok(())) = (weak.upgrade(), status) {
+            listener.held.set(true);
+            listener.resume();
         }
     });
     let local = listening.and_then(|()| listener.tcp.local_addr());
@@ -307,14 +436,19 @@ fn open_listener(
     }
 }
 
+/// Closes a listener's socket, and the connections it has not handed out.
+fn close_listener(event_loop: &LoopRef, key: LocalKey<LoopListener>) {
+    if let Some(listener) = event_loop.remove_local(key) {
+        listener.tcp.close();
+    }
+}
+
 impl Drop for TcpListener {
     fn drop(&mut self) {
         let key = self.key;
-        let _ = self.io_task.run(move |event_loop| {
-            if let Some(listener) = event_loop.remove_local(key) {
-                listener.tcp.close();
-            }
-        });
+        let _ = self
+            .io_task
+            .run(move |event_loop| close_listener(event_loop, key));
     }
 }
 
@@ -337,7 +471,10 @@ impl fmt::Debug for TcpNewConnection {
 /// Runs a server on `host_ip:port`: binds and listens, calls
 /// `on_establish_cb` once when it is up, then `new_connect_cb` for each
 /// connection, all on the calling thread, until a message arrives on the
-/// kill channel. The listening socket is closed before it returns.
+/// kill channel. The listening socket is closed before it returns, so a
+/// connection attempted afterwards is refused. `backlog` is as in
+/// [`TcpListener::bind`]: the kernel's queue, and the most connections
+/// (at least one) accepted ahead of `new_connect_cb`.
 ///
 /// # Errors
 ///
@@ -386,20 +523,57 @@ where
     let listener = TcpListener::bind(host_ip, port, backlog, iotask)?;
     let (kill_sender, kill) = crossbeam_channel::unbounded::<Option<TcpErrData>>();
     on_establish_cb(kill_sender.clone());
+    let outcome = serve(&listener, &kill, &kill_sender, &mut new_connect_cb);
+    listener.close_and_wait();
+    outcome
+}
+
+/// Hands each connection to `new_connect_cb` until a message arrives on
+/// the kill channel.
+fn serve<C>(
+    listener: &TcpListener,
+    kill: &Receiver<Option<TcpErrData>>,
+    kill_sender: &KillChan,
+    new_connect_cb: &mut C,
+) -> Result<(), TcpListenErrData>
+where
+    C: FnMut(TcpNewConnection, KillChan),
+{
+    // The next connection is a future whose waker signals `woken`, so that
+    // one `select!` waits for it and for the kill channel.
+    let (signal, woken) = crossbeam_channel::bounded(1);
+    let waker = Waker::from(Arc::new(SignalWaker(signal)));
+    let mut context = Context::from_waker(&waker);
+    let mut next = listener.accept_future();
     loop {
         // A kill message wins over connections that arrived at the same time.
         if let Ok(message) = kill.try_recv() {
             return stop(message);
         }
+        if let Poll::Ready(accepted) = Pin::new(&mut next).poll(&mut context) {
+            new_connect_cb(TcpNewConnection { socket: accepted? }, kill_sender.clone());
+            next = listener.accept_future();
+            continue;
+        }
         select! {
             recv(kill) -> message => {
                 return stop(message.expect("listen holds a sender of the kill channel"));
             }
-            recv(listener.connections()) -> socket => match socket {
-                Ok(socket) => new_connect_cb(TcpNewConnection { socket }, kill_sender.clone()),
-                Err(_) => return Err(canceled().into()),
-            },
+            recv(woken) -> _ => {}
         }
+    }
+}
+
+/// A waker that sends on a channel (at most one signal waits in it).
+struct SignalWaker(Sender<()>);
+
+impl Wake for SignalWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let _ = self.0.try_send(());
     }
 }
 
