@@ -3,6 +3,10 @@
 //! `AddressInUse` cases where reuse-port and plain listeners meet.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
 
 use uvtcp::*;
 use uvtcp_tests::*;
@@ -64,6 +68,80 @@ fn reuse_port_listeners_on_two_io_tasks_share_the_connections() {
         for (index, client) in clients.iter().enumerate() {
             assert_eq!(t!(read_at_least(client, 1)), vec![index as u8]);
         }
+    });
+}
+
+/// Echoes what the client sends until it closes its side.
+async fn echo(socket: TcpSocket) {
+    let Ok(port) = socket.read_start() else {
+        return;
+    };
+    while let Ok(chunk) = port.recv_async().await {
+        if socket.write_future(chunk).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn each_loop_serves_its_share_with_local_tasks() {
+    const CLIENTS: usize = 32;
+    bounded(30, || {
+        let ip = localhost_v4();
+        let tasks = [new_iotask(), new_iotask()];
+        let first = t!(TcpListener::bind_reuse_port(ip, 0, 128, &tasks[0]));
+        let port = t!(first.local_addr()).port();
+        let second = t!(TcpListener::bind_reuse_port(ip, port, 128, &tasks[1]));
+        // Each loop accepts in a local task and echoes each connection in a
+        // task of its own; connections past CLIENTS stop the acceptors.
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let servers: Vec<Future<usize>> = tasks
+            .iter()
+            .zip([first, second])
+            .map(|(task, listener)| {
+                let (spawner, accepted) = (task.clone(), Arc::clone(&accepted));
+                task.spawn_local(move || async move {
+                    let mut served = 0;
+                    loop {
+                        let socket = t!(listener.accept_future().await);
+                        if accepted.fetch_add(1, Ordering::SeqCst) >= CLIENTS {
+                            return served;
+                        }
+                        served += 1;
+                        drop(spawner.spawn_local(move || echo(socket)));
+                    }
+                })
+            })
+            .collect();
+        let clients: Vec<std::net::TcpStream> = (0..CLIENTS)
+            .map(|_| t!(std::net::TcpStream::connect((ip, port))))
+            .collect();
+        for (index, mut client) in clients.iter().enumerate() {
+            t!(std::io::Write::write_all(&mut client, &[index as u8]));
+        }
+        for (index, mut client) in clients.iter().enumerate() {
+            t!(client.set_read_timeout(Some(Duration::from_secs(5))));
+            let mut echoed = [0];
+            t!(std::io::Read::read_exact(&mut client, &mut echoed));
+            assert_eq!(echoed, [index as u8]);
+        }
+        // A connection to a loop whose acceptor still runs stops it.
+        let mut extra = 0;
+        while !servers.iter().all(Future::is_ready) {
+            assert!(
+                extra < 200,
+                "an acceptor never saw a connection past {CLIENTS}"
+            );
+            drop(t!(std::net::TcpStream::connect((ip, port))));
+            extra += 1;
+            thread::sleep(Duration::from_millis(5));
+        }
+        let served: Vec<usize> = servers.into_iter().map(Future::get).collect();
+        assert_eq!(served.iter().sum::<usize>(), CLIENTS);
+        assert!(
+            served.iter().all(|&count| count > 0),
+            "one loop served every connection: {served:?}"
+        );
     });
 }
 
