@@ -1,6 +1,7 @@
 //! Error values: libuv names for refused, reset, broken pipe and EOF, the
 //! listen error variants, `Display`, the conversions that let `?` pass every
-//! error type on as `io::Error` or `TcpErrData`.
+//! error type on as `io::Error` or `TcpErrData`, and the message of a
+//! blocking call refused on a loop thread.
 
 use std::io::{self, ErrorKind};
 use std::thread;
@@ -355,6 +356,69 @@ fn an_address_in_use_propagates_with_question_mark() {
         assert_io_error(error, ErrorKind::AddrInUse, &in_use);
         let error = bind_tcp_err_data(port, &iotask).expect_err("bind of a port in use");
         assert_eq!(error, in_use);
+    });
+}
+
+#[test]
+fn blocking_calls_in_a_local_task_say_what_to_await_instead() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        let listener = t!(TcpListener::bind(localhost_v4(), 0, 16, &iotask));
+        let task_handle = iotask.clone();
+        let refusals = iotask.spawn_local(move || async move {
+            let port = t!(server.read_start());
+            let ip = localhost_v4();
+            let io_task = &task_handle;
+            let refusals: Vec<(&str, &str, Option<TcpErrData>)> = vec![
+                ("read", "`read_future`", server.read(100).err()),
+                ("write", "`write_future`", client.write("x").err()),
+                ("recv", "`recv_async`", port.recv().err()),
+                ("accept", "`accept_future`", listener.accept().err()),
+                (
+                    "connect",
+                    "`connect_future`",
+                    connect(ip, 1, io_task).err().map(Into::into),
+                ),
+                (
+                    "connect_host",
+                    "`connect_future`",
+                    connect_host("localhost", 1, io_task, 100)
+                        .err()
+                        .map(Into::into),
+                ),
+                (
+                    "bind",
+                    "`spawn_local`",
+                    TcpListener::bind(ip, 0, 1, io_task).err().map(Into::into),
+                ),
+                (
+                    "get_addr",
+                    "`spawn_local`",
+                    ip::get_addr("localhost", io_task).err(),
+                ),
+                ("shutdown", "drop the socket", client.shutdown().err()),
+            ];
+            t!(server.read_stop(port));
+            refusals
+        });
+        for (call, alternative, refusal) in refusals.get() {
+            let error = refusal.unwrap_or_else(|| panic!("`{call}` in a local task did not fail"));
+            assert_eq!(error.err_name, "EAGAIN", "{call}: {error:?}");
+            assert!(
+                error
+                    .err_msg
+                    .starts_with(&format!("`{call}` would block the loop thread; "))
+                    && error.err_msg.contains(alternative),
+                "the message of `{call}` should name it and {alternative}: {:?}",
+                error.err_msg
+            );
+            assert_eq!(
+                io::Error::from(error).kind(),
+                ErrorKind::WouldBlock,
+                "{call}"
+            );
+        }
     });
 }
 

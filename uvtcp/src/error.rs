@@ -231,10 +231,15 @@ impl std::error::Error for TcpListenErrData {}
 
 /// Fails with `EAGAIN` on a loop thread, where a blocking call would stall
 /// every socket of the loop: always, even when it could finish at once, so
-/// code does not change behaviour under load.
-pub(crate) fn forbid_blocking() -> Result<(), TcpErrData> {
+/// code does not change behaviour under load. The message names the
+/// blocking `call` and says what to do `instead` ("await `read_future`
+/// instead").
+pub(crate) fn forbid_blocking(call: &str, instead: &str) -> Result<(), TcpErrData> {
     if uv_handle::on_loop_thread() {
-        Err(UvError::EAGAIN.into())
+        Err(TcpErrData {
+            err_name: UvError::EAGAIN.name(),
+            err_msg: format!("`{call}` would block the loop thread; {instead}"),
+        })
     } else {
         Ok(())
     }

@@ -105,7 +105,7 @@ impl TcpListener {
         backlog: u32,
         iotask: &IoTask,
     ) -> Result<TcpListener, TcpListenErrData> {
-        forbid_blocking()?;
+        forbid_blocking("bind", "bind before `spawn_local` and move the listener in")?;
         let address = SocketAddr::new(host_ip, port);
         let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
         let (sender, incoming) = crossbeam_channel::unbounded();
@@ -169,7 +169,7 @@ impl TcpListener {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn accept_timeout(&self, timeout_msecs: u32) -> Result<TcpSocket, TcpErrData> {
-        forbid_blocking()?;
+        forbid_blocking("accept", "await `accept_future` instead")?;
         if timeout_msecs == 0 {
             return self.incoming.recv().map_err(|_| canceled());
         }
