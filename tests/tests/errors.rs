@@ -397,7 +397,9 @@ fn blocking_calls_in_a_local_task_say_what_to_await_instead() {
                     "`spawn_local`",
                     ip::get_addr("localhost", io_task).err(),
                 ),
-                ("shutdown", "drop the socket", client.shutdown().err()),
+                ("flush", "`flush_future`", client.flush().err()),
+                ("shutdown", "`close_future`", client.shutdown().err()),
+                ("close", "`close_future`", client.close().err()),
             ];
             t!(server.read_stop(port));
             refusals

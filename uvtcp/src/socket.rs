@@ -372,7 +372,7 @@ impl TcpSocket {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn flush(&self) -> Result<(), TcpErrData> {
-        forbid_blocking()?;
+        forbid_blocking("flush", "await `flush_future` instead")?;
         self.flush_future().get()
     }
 
@@ -419,7 +419,7 @@ impl TcpSocket {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn close(self) -> Result<(), TcpErrData> {
-        forbid_blocking()?;
+        forbid_blocking("close", "await `close_future` instead")?;
         self.close_future().get()
     }
 
@@ -580,7 +580,7 @@ impl TcpSocket {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn shutdown(&self) -> Result<(), TcpErrData> {
-        forbid_blocking("shutdown", "drop the socket instead (a graceful close)")?;
+        forbid_blocking("shutdown", "await `close_future` instead")?;
         let (completer, result) = completion();
         self.on_loop(move |event_loop, key| match event_loop.local(key) {
             Some(socket) => writing::shutdown(&socket, move |outcome| {
