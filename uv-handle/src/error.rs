@@ -108,7 +108,8 @@ impl UvError {
         c_text(&text)
     }
 
-    /// The closest `std::io::ErrorKind`.
+    /// The closest `std::io::ErrorKind`: [`kind_from_name`](Self::kind_from_name)
+    /// of [`name`](Self::name).
     ///
     /// ```
     /// use std::io::ErrorKind;
@@ -118,28 +119,46 @@ impl UvError {
     /// assert_eq!(UvError::ETIMEDOUT.kind(), ErrorKind::TimedOut);
     /// ```
     pub fn kind(self) -> io::ErrorKind {
+        UvError::kind_from_name(&self.name())
+    }
+
+    /// The closest `std::io::ErrorKind` for a libuv error name such as
+    /// `"ECONNRESET"` or `"EOF"`; `Other` for names it does not know.
+    ///
+    /// This is the project's one table from libuv errors to `io::ErrorKind`:
+    /// layers that keep only the name of an error (uvtcp's error records)
+    /// map it here too, so a code and its name always agree.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use uv_handle::UvError;
+    ///
+    /// assert_eq!(UvError::kind_from_name("EPIPE"), ErrorKind::BrokenPipe);
+    /// assert_eq!(UvError::kind_from_name("no such error"), ErrorKind::Other);
+    /// ```
+    pub fn kind_from_name(err_name: &str) -> io::ErrorKind {
         use io::ErrorKind as Kind;
-        match self.0 {
-            ffi::UV_EOF => Kind::UnexpectedEof,
-            ffi::UV_ETIMEDOUT => Kind::TimedOut,
-            ffi::UV_ECONNRESET => Kind::ConnectionReset,
-            ffi::UV_ECONNREFUSED => Kind::ConnectionRefused,
-            ffi::UV_ECONNABORTED => Kind::ConnectionAborted,
-            ffi::UV_EPIPE => Kind::BrokenPipe,
-            ffi::UV_ENOTCONN => Kind::NotConnected,
-            ffi::UV_EADDRINUSE => Kind::AddrInUse,
-            ffi::UV_EADDRNOTAVAIL => Kind::AddrNotAvailable,
-            ffi::UV_EACCES | ffi::UV_EPERM => Kind::PermissionDenied,
-            ffi::UV_EAGAIN => Kind::WouldBlock,
-            ffi::UV_EINVAL | ffi::UV_EAI_ADDRFAMILY | ffi::UV_EAI_FAMILY => Kind::InvalidInput,
-            ffi::UV_EINTR => Kind::Interrupted,
-            ffi::UV_ENOMEM | ffi::UV_ENOBUFS => Kind::OutOfMemory,
-            ffi::UV_ENOENT | ffi::UV_EAI_NONAME | ffi::UV_EAI_NODATA => Kind::NotFound,
-            ffi::UV_ENOTSUP | ffi::UV_ENOSYS => Kind::Unsupported,
-            ffi::UV_EEXIST => Kind::AlreadyExists,
-            ffi::UV_EHOSTUNREACH => Kind::HostUnreachable,
-            ffi::UV_ENETUNREACH => Kind::NetworkUnreachable,
-            ffi::UV_ENETDOWN => Kind::NetworkDown,
+        match err_name {
+            "EOF" => Kind::UnexpectedEof,
+            "ETIMEDOUT" => Kind::TimedOut,
+            "ECONNRESET" => Kind::ConnectionReset,
+            "ECONNREFUSED" => Kind::ConnectionRefused,
+            "ECONNABORTED" => Kind::ConnectionAborted,
+            "EPIPE" => Kind::BrokenPipe,
+            "ENOTCONN" => Kind::NotConnected,
+            "EADDRINUSE" => Kind::AddrInUse,
+            "EADDRNOTAVAIL" => Kind::AddrNotAvailable,
+            "EACCES" | "EPERM" => Kind::PermissionDenied,
+            "EAGAIN" => Kind::WouldBlock,
+            "EINVAL" | "EAI_ADDRFAMILY" | "EAI_FAMILY" => Kind::InvalidInput,
+            "EINTR" => Kind::Interrupted,
+            "ENOMEM" | "ENOBUFS" => Kind::OutOfMemory,
+            "ENOENT" | "EAI_NONAME" | "EAI_NODATA" => Kind::NotFound,
+            "ENOTSUP" | "ENOSYS" => Kind::Unsupported,
+            "EEXIST" => Kind::AlreadyExists,
+            "EHOSTUNREACH" => Kind::HostUnreachable,
+            "ENETUNREACH" => Kind::NetworkUnreachable,
+            "ENETDOWN" => Kind::NetworkDown,
             _ => Kind::Other,
         }
     }
@@ -210,5 +229,48 @@ mod tests {
         assert_eq!(io_error.to_string(), "EPIPE: broken pipe");
         assert_eq!(UvError::ECONNRESET.kind(), io::ErrorKind::ConnectionReset);
         assert_eq!(UvError::EACCES.kind(), io::ErrorKind::PermissionDenied);
+    }
+
+    /// The table is keyed by name, so each entry is checked against the
+    /// name libuv really gives its code.
+    #[test]
+    fn every_code_of_the_table_maps_through_its_libuv_name() {
+        use io::ErrorKind as Kind;
+        let cases = [
+            (ffi::UV_EOF, Kind::UnexpectedEof),
+            (ffi::UV_ETIMEDOUT, Kind::TimedOut),
+            (ffi::UV_ECONNRESET, Kind::ConnectionReset),
+            (ffi::UV_ECONNREFUSED, Kind::ConnectionRefused),
+            (ffi::UV_ECONNABORTED, Kind::ConnectionAborted),
+            (ffi::UV_EPIPE, Kind::BrokenPipe),
+            (ffi::UV_ENOTCONN, Kind::NotConnected),
+            (ffi::UV_EADDRINUSE, Kind::AddrInUse),
+            (ffi::UV_EADDRNOTAVAIL, Kind::AddrNotAvailable),
+            (ffi::UV_EACCES, Kind::PermissionDenied),
+            (ffi::UV_EPERM, Kind::PermissionDenied),
+            (ffi::UV_EAGAIN, Kind::WouldBlock),
+            (ffi::UV_EINVAL, Kind::InvalidInput),
+            (ffi::UV_EAI_ADDRFAMILY, Kind::InvalidInput),
+            (ffi::UV_EAI_FAMILY, Kind::InvalidInput),
+            (ffi::UV_EINTR, Kind::Interrupted),
+            (ffi::UV_ENOMEM, Kind::OutOfMemory),
+            (ffi::UV_ENOBUFS, Kind::OutOfMemory),
+            (ffi::UV_ENOENT, Kind::NotFound),
+            (ffi::UV_EAI_NONAME, Kind::NotFound),
+            (ffi::UV_EAI_NODATA, Kind::NotFound),
+            (ffi::UV_ENOTSUP, Kind::Unsupported),
+            (ffi::UV_ENOSYS, Kind::Unsupported),
+            (ffi::UV_EEXIST, Kind::AlreadyExists),
+            (ffi::UV_EHOSTUNREACH, Kind::HostUnreachable),
+            (ffi::UV_ENETUNREACH, Kind::NetworkUnreachable),
+            (ffi::UV_ENETDOWN, Kind::NetworkDown),
+            (ffi::UV_ECANCELED, Kind::Other),
+            (-99999, Kind::Other),
+        ];
+        for (code, kind) in cases {
+            let error = UvError::from_code(code);
+            assert_eq!(error.kind(), kind, "{error:?}");
+            assert_eq!(UvError::kind_from_name(&error.name()), kind, "{error:?}");
+        }
     }
 }

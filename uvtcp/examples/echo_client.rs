@@ -6,6 +6,7 @@
 //! echoes each MESSAGE, times ROUNDS one-byte round trips (default 10000),
 //! and echoes 8 MiB, checked by a checksum.
 
+use std::io;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -32,12 +33,11 @@ fn main() {
     }
 }
 
-fn run(host: IpAddr, port: u16, rounds: u32, messages: &[String]) -> Result<(), TcpErrData> {
+/// Every uvtcp error (`TcpConnectErrData` from `connect`, `TcpErrData` from
+/// the rest) passes through `?` into `io::Error`, keeping its `ErrorKind`.
+fn run(host: IpAddr, port: u16, rounds: u32, messages: &[String]) -> io::Result<()> {
     let io_task = IoTask::spawn()?;
-    let socket = connect(host, port, &io_task).map_err(|error| TcpErrData {
-        err_name: "connect".into(),
-        err_msg: error.to_string(),
-    })?;
+    let socket = connect(host, port, &io_task)?;
     socket.set_nodelay(true)?;
     println!(
         "connected {} -> {}",
@@ -87,10 +87,10 @@ fn run(host: IpAddr, port: u16, rounds: u32, messages: &[String]) -> Result<(), 
         if intact { "matches" } else { "DIFFERS" }
     );
     if !intact {
-        return Err(TcpErrData {
-            err_name: "EIO".into(),
-            err_msg: "the echoed bytes differ from the bytes sent".into(),
-        });
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the echoed bytes differ from the bytes sent",
+        ));
     }
     socket.shutdown()?;
     match socket.read(10_000) {

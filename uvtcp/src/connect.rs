@@ -62,7 +62,7 @@ pub fn connect_timeout(
     iotask: &IoTask,
     timeout_msecs: u32,
 ) -> ConnectResult {
-    forbid_blocking()?;
+    forbid_blocking("connect", "await `connect_future` instead")?;
     start(vec![SocketAddr::new(input_ip, port)], iotask, timeout_msecs).get()
 }
 
@@ -103,7 +103,7 @@ pub fn connect_future(input_ip: IpAddr, port: u16, iotask: &IoTask) -> Future<Co
 /// # Ok::<(), uvtcp::TcpErrData>(())
 /// ```
 pub fn connect_host(node: &str, port: u16, iotask: &IoTask, timeout_msecs: u32) -> ConnectResult {
-    forbid_blocking()?;
+    forbid_blocking("connect_host", "resolve first, await `connect_future`")?;
     let addresses = crate::ip::get_addr(node, iotask)?;
     start(race_order(&addresses, port), iotask, timeout_msecs).get()
 }

@@ -27,11 +27,29 @@ pub struct TcpErrData {
 
 /// Why `connect` failed.
 ///
-/// ```
-/// use uvtcp::TcpConnectErrData;
+/// It converts into [`TcpErrData`] and into `std::io::Error`, so `?` passes
+/// it on from functions that return either; `ConnectionRefused` becomes
+/// `ECONNREFUSED` and `io::ErrorKind::ConnectionRefused`.
 ///
-/// let refused = TcpConnectErrData::ConnectionRefused;
-/// assert_ne!(refused, TcpConnectErrData::GenericConnectErr("ETIMEDOUT".into(), "".into()));
+/// ```
+/// use std::io;
+/// use std::net::Ipv4Addr;
+/// use uvtcp::{IoTask, TcpConnectErrData};
+///
+/// fn greet(port: u16, io_task: &IoTask) -> io::Result<()> {
+///     let socket = uvtcp::connect(Ipv4Addr::LOCALHOST.into(), port, io_task)?;
+///     socket.write("hello")?;
+///     Ok(())
+/// }
+///
+/// # let io_task = IoTask::spawn()?;
+/// # let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+/// // Nobody listens on `port` any more.
+/// let error = greet(port, &io_task).unwrap_err();
+/// assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+/// assert_eq!(error.to_string(), "ECONNREFUSED: connection refused");
+/// assert_eq!(TcpConnectErrData::ConnectionRefused.to_string(), error.to_string());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[doc(alias = "tcp_connect_err_data")]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,10 +62,27 @@ pub enum TcpConnectErrData {
 
 /// Why `listen` failed or was stopped with an error.
 ///
-/// ```
-/// use uvtcp::TcpListenErrData;
+/// It converts into [`TcpErrData`] and into `std::io::Error`, so `?` passes
+/// it on from functions that return either; `AddressInUse` becomes
+/// `EADDRINUSE` (`io::ErrorKind::AddrInUse`), `AccessDenied` `EACCES`
+/// (`PermissionDenied`).
 ///
-/// assert_ne!(TcpListenErrData::AddressInUse, TcpListenErrData::AccessDenied);
+/// ```
+/// use std::io;
+/// use std::net::Ipv4Addr;
+/// use uvtcp::{IoTask, TcpErrData, TcpListenErrData, TcpListener};
+///
+/// fn serve(port: u16, io_task: &IoTask) -> Result<TcpListener, TcpErrData> {
+///     Ok(TcpListener::bind(Ipv4Addr::LOCALHOST.into(), port, 16, io_task)?)
+/// }
+///
+/// # let io_task = IoTask::spawn()?;
+/// let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let error = serve(taken.local_addr()?.port(), &io_task).unwrap_err();
+/// assert_eq!(error.err_name, "EADDRINUSE");
+/// assert_eq!(io::Error::from(error).kind(), io::ErrorKind::AddrInUse);
+/// assert_eq!(io::Error::from(TcpListenErrData::AccessDenied).kind(), io::ErrorKind::PermissionDenied);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[doc(alias = "tcp_listen_err_data")]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,37 +106,15 @@ impl TcpErrData {
         self.err_name == "EOF"
     }
 
-    /// The `std::io::ErrorKind` the error name stands for.
+    /// The `std::io::ErrorKind` the error name stands for (`Other` for a
+    /// name without a closer kind).
     ///
     /// ```
     /// let error = uvtcp::TcpErrData { err_name: "EPIPE".into(), err_msg: "broken pipe".into() };
     /// assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe);
     /// ```
     pub fn kind(&self) -> io::ErrorKind {
-        use io::ErrorKind as Kind;
-        match self.err_name.as_str() {
-            "EOF" => Kind::UnexpectedEof,
-            "ETIMEDOUT" => Kind::TimedOut,
-            "ECONNRESET" => Kind::ConnectionReset,
-            "ECONNREFUSED" => Kind::ConnectionRefused,
-            "ECONNABORTED" => Kind::ConnectionAborted,
-            "EPIPE" => Kind::BrokenPipe,
-            "ENOTCONN" => Kind::NotConnected,
-            "EADDRINUSE" => Kind::AddrInUse,
-            "EADDRNOTAVAIL" => Kind::AddrNotAvailable,
-            "EACCES" | "EPERM" => Kind::PermissionDenied,
-            "EAGAIN" => Kind::WouldBlock,
-            "EINVAL" | "EAI_FAMILY" | "EAI_ADDRFAMILY" => Kind::InvalidInput,
-            "EINTR" => Kind::Interrupted,
-            "ENOMEM" | "ENOBUFS" => Kind::OutOfMemory,
-            "ENOENT" | "EAI_NONAME" | "EAI_NODATA" => Kind::NotFound,
-            "ENOTSUP" | "ENOSYS" => Kind::Unsupported,
-            "EEXIST" => Kind::AlreadyExists,
-            "EHOSTUNREACH" => Kind::HostUnreachable,
-            "ENETUNREACH" => Kind::NetworkUnreachable,
-            "ENETDOWN" => Kind::NetworkDown,
-            _ => Kind::Other,
-        }
+        UvError::kind_from_name(&self.err_name)
     }
 }
 
@@ -122,35 +135,47 @@ impl From<UvError> for TcpErrData {
     }
 }
 
+/// The `io::Error` carries the `TcpErrData` itself (`get_ref`, `into_inner`).
 impl From<TcpErrData> for io::Error {
     fn from(error: TcpErrData) -> io::Error {
         io::Error::new(error.kind(), error)
     }
 }
 
-impl From<UvError> for TcpConnectErrData {
-    fn from(error: UvError) -> TcpConnectErrData {
-        if error == UvError::ECONNREFUSED {
-            TcpConnectErrData::ConnectionRefused
-        } else {
-            TcpConnectErrData::GenericConnectErr(error.name(), error.message())
-        }
-    }
-}
-
-impl From<UvError> for TcpListenErrData {
-    fn from(error: UvError) -> TcpListenErrData {
+impl From<TcpConnectErrData> for TcpErrData {
+    fn from(error: TcpConnectErrData) -> TcpErrData {
         match error {
-            UvError::EADDRINUSE => TcpListenErrData::AddressInUse,
-            UvError::EACCES | UvError::EPERM => TcpListenErrData::AccessDenied,
-            other => TcpListenErrData::GenericListenErr(other.name(), other.message()),
+            TcpConnectErrData::GenericConnectErr(err_name, err_msg) => {
+                TcpErrData { err_name, err_msg }
+            }
+            TcpConnectErrData::ConnectionRefused => UvError::ECONNREFUSED.into(),
         }
     }
 }
 
-impl From<TcpErrData> for TcpListenErrData {
-    fn from(error: TcpErrData) -> TcpListenErrData {
-        TcpListenErrData::GenericListenErr(error.err_name, error.err_msg)
+impl From<TcpListenErrData> for TcpErrData {
+    fn from(error: TcpListenErrData) -> TcpErrData {
+        match error {
+            TcpListenErrData::GenericListenErr(err_name, err_msg) => {
+                TcpErrData { err_name, err_msg }
+            }
+            TcpListenErrData::AddressInUse => UvError::EADDRINUSE.into(),
+            TcpListenErrData::AccessDenied => UvError::EACCES.into(),
+        }
+    }
+}
+
+/// Through [`TcpErrData`]: the `io::Error` carries the `TcpErrData`.
+impl From<TcpConnectErrData> for io::Error {
+    fn from(error: TcpConnectErrData) -> io::Error {
+        TcpErrData::from(error).into()
+    }
+}
+
+/// Through [`TcpErrData`]: the `io::Error` carries the `TcpErrData`.
+impl From<TcpListenErrData> for io::Error {
+    fn from(error: TcpListenErrData) -> io::Error {
+        TcpErrData::from(error).into()
     }
 }
 
@@ -164,24 +189,41 @@ impl From<TcpErrData> for TcpConnectErrData {
     }
 }
 
+impl From<TcpErrData> for TcpListenErrData {
+    fn from(error: TcpErrData) -> TcpListenErrData {
+        match error.err_name.as_str() {
+            "EADDRINUSE" => TcpListenErrData::AddressInUse,
+            "EACCES" | "EPERM" => TcpListenErrData::AccessDenied,
+            _ => TcpListenErrData::GenericListenErr(error.err_name, error.err_msg),
+        }
+    }
+}
+
+impl From<UvError> for TcpConnectErrData {
+    fn from(error: UvError) -> TcpConnectErrData {
+        TcpErrData::from(error).into()
+    }
+}
+
+impl From<UvError> for TcpListenErrData {
+    fn from(error: UvError) -> TcpListenErrData {
+        TcpErrData::from(error).into()
+    }
+}
+
+/// As the [`TcpErrData`] it converts to: `"{err_name}: {err_msg}"`.
 impl fmt::Display for TcpConnectErrData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TcpConnectErrData::GenericConnectErr(name, message) => write!(f, "{name}: {message}"),
-            TcpConnectErrData::ConnectionRefused => f.write_str("ECONNREFUSED: connection refused"),
-        }
+        TcpErrData::from(self.clone()).fmt(f)
     }
 }
 
 impl std::error::Error for TcpConnectErrData {}
 
+/// As the [`TcpErrData`] it converts to: `"{err_name}: {err_msg}"`.
 impl fmt::Display for TcpListenErrData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TcpListenErrData::GenericListenErr(name, message) => write!(f, "{name}: {message}"),
-            TcpListenErrData::AddressInUse => f.write_str("EADDRINUSE: address already in use"),
-            TcpListenErrData::AccessDenied => f.write_str("EACCES: permission denied"),
-        }
+        TcpErrData::from(self.clone()).fmt(f)
     }
 }
 
@@ -189,10 +231,15 @@ impl std::error::Error for TcpListenErrData {}
 
 /// Fails with `EAGAIN` on a loop thread, where a blocking call would stall
 /// every socket of the loop: always, even when it could finish at once, so
-/// code does not change behaviour under load.
-pub(crate) fn forbid_blocking() -> Result<(), TcpErrData> {
+/// code does not change behaviour under load. The message names the
+/// blocking `call` and says what to do `instead` ("await `read_future`
+/// instead").
+pub(crate) fn forbid_blocking(call: &str, instead: &str) -> Result<(), TcpErrData> {
     if uv_handle::on_loop_thread() {
-        Err(UvError::EAGAIN.into())
+        Err(TcpErrData {
+            err_name: UvError::EAGAIN.name(),
+            err_msg: format!("`{call}` would block the loop thread; {instead}"),
+        })
     } else {
         Ok(())
     }

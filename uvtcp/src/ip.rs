@@ -22,7 +22,7 @@ use crate::io_task::IoTask;
 /// ```
 #[doc(alias = "ip::get_addr")]
 pub fn get_addr(node: &str, iotask: &IoTask) -> Result<Vec<IpAddr>, TcpErrData> {
-    forbid_blocking()?;
+    forbid_blocking("get_addr", "resolve before `spawn_local` instead")?;
     let node = node.to_string();
     let (completer, result) = completion();
     iotask.run(move |event_loop| {

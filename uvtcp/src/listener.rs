@@ -183,7 +183,7 @@ impl TcpListener {
         iotask: &IoTask,
         flags: BindFlags,
     ) -> Result<TcpListener, TcpListenErrData> {
-        forbid_blocking()?;
+        forbid_blocking("bind", "bind before `spawn_local` and move the listener in")?;
         let address = SocketAddr::new(host_ip, port);
         let (completer, result) = completion();
         let io_task = iotask.clone();
@@ -246,7 +246,7 @@ impl TcpListener {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn accept_timeout(&self, timeout_msecs: u32) -> Result<TcpSocket, TcpErrData> {
-        forbid_blocking()?;
+        forbid_blocking("accept", "await `accept_future` instead")?;
         let next = self.next_connection()?;
         if timeout_msecs == 0 {
             return next.wait().unwrap_or_else(|_| Err(canceled()));

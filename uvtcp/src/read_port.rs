@@ -104,7 +104,7 @@ impl ReadPort {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<Vec<u8>, TcpErrData> {
-        forbid_blocking()?;
+        forbid_blocking("recv", "await `recv_async` instead")?;
         let mut state = self.shared.lock();
         loop {
             let (taken, resume) = self.take(&mut state);

@@ -180,7 +180,7 @@ impl TcpSocket {
     /// ```
     #[doc(alias = "net::tcp::read")]
     pub fn read(&self, timeout_msecs: u32) -> Result<Vec<u8>, TcpErrData> {
-        forbid_blocking()?;
+        forbid_blocking("read", "await `read_future` instead")?;
         if let Some(ready) = self.ready_read() {
             return ready;
         }
@@ -269,7 +269,7 @@ impl TcpSocket {
     /// ```
     #[doc(alias = "net::tcp::write")]
     pub fn write(&self, raw_write_data: impl Into<Vec<u8>>) -> Result<(), TcpErrData> {
-        forbid_blocking()?;
+        forbid_blocking("write", "await `write_future` instead")?;
         self.write_future(raw_write_data).get()
     }
 
@@ -372,7 +372,7 @@ impl TcpSocket {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn flush(&self) -> Result<(), TcpErrData> {
-        forbid_blocking()?;
+        forbid_blocking("flush", "await `flush_future` instead")?;
         self.flush_future().get()
     }
 
@@ -419,7 +419,7 @@ impl TcpSocket {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn close(self) -> Result<(), TcpErrData> {
-        forbid_blocking()?;
+        forbid_blocking("close", "await `close_future` instead")?;
         self.close_future().get()
     }
 
@@ -580,7 +580,7 @@ impl TcpSocket {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn shutdown(&self) -> Result<(), TcpErrData> {
-        forbid_blocking()?;
+        forbid_blocking("shutdown", "await `close_future` instead")?;
         let (completer, result) = completion();
         self.on_loop(move |event_loop, key| match event_loop.local(key) {
             Some(socket) => writing::shutdown(&socket, move |outcome| {

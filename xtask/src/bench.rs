@@ -16,7 +16,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::command::{Error, cargo, project_root};
+use crate::command::{Error, cargo, target_dir};
 use crate::server::{Server, free_port};
 use crate::vendor;
 
@@ -65,7 +65,7 @@ pub fn bench() -> Result<(), Error> {
         "--example",
         "echo_server",
     ])?;
-    let examples = project_root().join("target/release/examples");
+    let examples = target_dir()?.join("release").join("examples");
     let xtask = std::env::current_exe()?;
 
     let mut results = Vec::new();

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::command::{Error, cargo, project_root, run};
+use crate::command::{Error, cargo, run, target_dir};
 use crate::server::{Server, free_port};
 use crate::vendor;
 
@@ -29,7 +29,7 @@ pub fn demo() -> Result<(), Error> {
         "--example",
         "raw_echo",
     ])?;
-    let examples = project_root().join("target/release/examples");
+    let examples = target_dir()?.join("release").join("examples");
     let client = examples.join("echo_client");
 
     println!(

@@ -76,10 +76,7 @@ fn test() -> Result<(), Error> {
 /// `leakcheck` binary of the tests crate), under valgrind's leak checker.
 fn valgrind() -> Result<(), Error> {
     vendor::ensure()?;
-    command::require_program(
-        "valgrind",
-        "install it with `apt-get install valgrind` (Debian) and rerun",
-    )?;
+    command::require("valgrind")?;
     let runner = "valgrind --leak-check=full --errors-for-leak-kinds=definite \
                   --error-exitcode=1 --quiet";
     command::run(
@@ -107,6 +104,7 @@ fn valgrind() -> Result<(), Error> {
 /// must link a libuv 1.53.x and refuse, with a message naming the version
 /// found, any other.
 fn system_libuv() -> Result<(), Error> {
+    command::require("pkg-config")?;
     let version = Command::new("pkg-config")
         .args(["--modversion", "libuv"])
         .output()
@@ -114,9 +112,11 @@ fn system_libuv() -> Result<(), Error> {
         .filter(|output| output.status.success())
         .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
         .ok_or_else(|| {
-            Error::new("pkg-config finds no libuv: install `pkg-config` and `libuv1-dev` (Debian)")
+            Error::new(
+                "pkg-config finds no libuv: install it with `apt-get install libuv1-dev` (Debian)",
+            )
         })?;
-    let target_dir = project_root().join("target").join("system-libuv");
+    let target_dir = command::target_dir()?.join("system-libuv");
     let output = command::cargo_command(&["build", "--package", "uv-sys", "--tests", "--locked"])
         .env("UV_SYS_USE_PKG_CONFIG", "1")
         .env("CARGO_TARGET_DIR", &target_dir)
