@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// Panics with one line naming the Debian package to install when
@@ -98,6 +98,7 @@ pub struct Process {
     stdin: Mutex<Option<ChildStdin>>,
     lines: Mutex<Receiver<String>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_reader: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Program {
@@ -134,7 +135,7 @@ impl Program {
         });
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let stderr_sink = Arc::clone(&stderr);
-        thread::spawn(move || {
+        let stderr_reader = thread::spawn(move || {
             let mut buffer = [0; 4096];
             while let Ok(count @ 1..) = stderr_pipe.read(&mut buffer) {
                 stderr_sink
@@ -149,6 +150,7 @@ impl Program {
             stdin: Mutex::new(stdin),
             lines: Mutex::new(lines),
             stderr,
+            stderr_reader: Mutex::new(Some(stderr_reader)),
         };
         Program {
             process: Arc::new(process),
@@ -197,30 +199,49 @@ impl Process {
         self.lines.lock().unwrap().recv_timeout(timeout).ok()
     }
 
-    /// Reads lines until one contains `wanted` and returns it; panics with
-    /// the lines skipped and the program's stderr when none does within
-    /// `timeout`.
-    pub fn expect_line(&self, wanted: &str, timeout: Duration) -> String {
+    /// Reads lines until one contains `wanted` and returns it; `Err` holds
+    /// the lines read when none does within `timeout` or the program
+    /// closed its stdout.
+    pub fn find_line(&self, wanted: &str, timeout: Duration) -> Result<String, Vec<String>> {
         let deadline = Instant::now() + timeout;
         let mut skipped = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.next_line(left) {
-                Some(line) if line.contains(wanted) => return line,
+                Some(line) if line.contains(wanted) => return Ok(line),
                 Some(line) => skipped.push(line),
-                None => panic!(
-                    "`{}` printed no line with {wanted:?} within {timeout:?}; \
-                     it printed {skipped:?}, stderr: {:?}",
-                    self.name,
-                    self.stderr()
-                ),
+                None => return Err(skipped),
             }
         }
+    }
+
+    /// Like [`find_line`](Self::find_line), but panics with the lines read
+    /// and the program's stderr when no line contains `wanted`.
+    pub fn expect_line(&self, wanted: &str, timeout: Duration) -> String {
+        self.find_line(wanted, timeout).unwrap_or_else(|skipped| {
+            panic!(
+                "`{}` printed no line with {wanted:?} within {timeout:?}; \
+                 it printed {skipped:?}, stderr: {:?}",
+                self.name,
+                self.stderr()
+            )
+        })
     }
 
     /// What the program wrote to stderr so far.
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, `TERM`, ...) to the program's PID
+    /// with `kill` (Debian: `apt-get install procps`).
+    pub fn signal(&self, signal: &str) {
+        require_program("kill", "procps");
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.pid().to_string()])
+            .status()
+            .expect("kill did not start");
+        assert!(status.success(), "kill -s {signal} {} failed", self.name);
     }
 
     /// Sends SIGKILL to the program's PID and reaps it.
@@ -231,11 +252,16 @@ impl Process {
         let _ = child.wait();
     }
 
-    /// Waits up to `timeout` for the program to exit on its own.
+    /// Waits up to `timeout` for the program to exit on its own; once it
+    /// has, [`stderr`](Self::stderr) holds all it wrote there.
     pub fn wait_for_exit(&self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.lock().unwrap().try_wait() {
+                // Its stderr ends with it (unless it left children behind).
+                if let Some(reader) = self.stderr_reader.lock().unwrap().take() {
+                    let _ = reader.join();
+                }
                 return Some(status);
             }
             if Instant::now() >= deadline {
