@@ -4,6 +4,8 @@
 //! with a clear message instead of hanging the test binary. Ports always come
 //! from the operating system (port 0), never from a fixed number.
 
+pub mod programs;
+
 use std::future::Future as StdFuture;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::panic;

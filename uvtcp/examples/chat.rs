@@ -62,12 +62,14 @@ fn join(member: u64, new_connection: TcpNewConnection, room: Room) {
         .map(|address| address.to_string())
         .unwrap_or_default();
     let _ = socket.write(format!("welcome, you are member {member}\n"));
+    // In the room before the others hear of it, so that a line they send
+    // once they saw the announcement reaches the new member.
+    room.lock().unwrap().insert(member, Arc::clone(&socket));
     broadcast(
         &room,
         member,
         format!("* member {member} ({peer}) joined\n"),
     );
-    room.lock().unwrap().insert(member, Arc::clone(&socket));
     let mut pending = Vec::new();
     while let Ok(chunk) = socket.read(0) {
         pending.extend_from_slice(&chunk);
