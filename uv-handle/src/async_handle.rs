@@ -12,7 +12,7 @@ use uv_sys as ffi;
 use crate::callback;
 use crate::error::{UvError, check};
 use crate::event_loop::LoopRef;
-use crate::handle::{self, RawHandle};
+use crate::handle::{self, HandleAddress, RawHandle};
 
 /// An owned async handle: [`AsyncSender::send`] from any thread makes
 /// `on_wake` run on the loop thread. Several sends before the callback runs
@@ -54,6 +54,7 @@ type WakeCallback = Box<dyn FnMut(&LoopRef)>;
 #[repr(C)]
 struct AsyncInner {
     raw: UnsafeCell<ffi::uv_async_t>,
+    address: HandleAddress<AsyncInner>,
     event_loop: Rc<LoopRef>,
     on_wake: RefCell<Option<WakeCallback>>,
     target: Arc<AsyncTarget>,
@@ -80,11 +81,24 @@ pub struct AsyncSender {
     target: Arc<AsyncTarget>,
 }
 
+// The cast from a uv_async_t to its AsyncInner (`handle::from_raw`) relies on it.
+const _: () = assert!(std::mem::offset_of!(AsyncInner, raw) == 0);
+
 // SAFETY: AsyncInner is #[repr(C)] with the uv_async_t (in an UnsafeCell)
-// first, and as_raw_handle returns its address.
+// first; `project` takes that field's address through the raw pointer;
+// `address` is always the same field; AsyncInner holds `Rc`s, so it is
+// neither `Send` nor `Sync`.
 unsafe impl RawHandle for AsyncInner {
-    fn as_raw_handle(&self) -> *mut ffi::uv_handle_t {
-        self.raw.get().cast()
+    type Raw = ffi::uv_async_t;
+
+    fn address(&self) -> &HandleAddress<AsyncInner> {
+        &self.address
+    }
+
+    unsafe fn project(this: *const AsyncInner) -> *mut ffi::uv_async_t {
+        // SAFETY: the caller guarantees `this` points to a live AsyncInner;
+        // no reference is created, so the result keeps `this`'s provenance.
+        UnsafeCell::raw_get(unsafe { std::ptr::addr_of!((*this).raw) })
     }
 
     fn event_loop(&self) -> &LoopRef {
@@ -119,6 +133,7 @@ impl Async {
         let value = AsyncInner {
             // SAFETY: uv_async_t is plain data; all zeroes is valid before init.
             raw: UnsafeCell::new(unsafe { MaybeUninit::zeroed().assume_init() }),
+            address: HandleAddress::new(),
             event_loop: event_loop.to_rc(),
             on_wake: RefCell::new(Some(Box::new(on_wake))),
             target: Arc::new(AsyncTarget {
@@ -127,10 +142,12 @@ impl Async {
         };
         let handle = handle::open(value, |loop_raw, raw| {
             // SAFETY: `raw` is the zeroed uv_async_t of the new value, which
-            // does not move; the loop is open.
-            unsafe { ffi::uv_async_init(loop_raw, raw.cast(), Some(async_cb)) }
+            // does not move; the loop is open and we are on its thread
+            // (`LoopRef` is not `Sync`).
+            unsafe { ffi::uv_async_init(loop_raw, raw, Some(async_cb)) }
         })?;
-        *handle.target.raw.write().unwrap_or_else(|e| e.into_inner()) = Some(handle.raw.get());
+        *handle.target.raw.write().unwrap_or_else(|e| e.into_inner()) =
+            Some(handle::as_raw(&*handle));
         Ok(Async { handle })
     }
 
@@ -221,13 +238,14 @@ impl fmt::Debug for AsyncSender {
 }
 
 extern "C" fn async_cb(raw: *mut ffi::uv_async_t) {
-    // SAFETY: only async handles of this crate use this callback; AsyncInner
-    // is #[repr(C)] with the uv_async_t first and alive until its close callback.
-    let inner = unsafe { &*raw.cast_const().cast::<AsyncInner>() };
+    // SAFETY: only async handles of this crate use this callback, and libuv
+    // passes the handle back as it got it, before its close callback.
+    let inner = unsafe { handle::from_raw::<AsyncInner>(raw) };
     let Some(mut on_wake) = inner.on_wake.borrow_mut().take() else {
         return;
     };
-    let finished = callback::catch(&inner.event_loop, || on_wake(&inner.event_loop));
+    let event_loop = &inner.event_loop;
+    let finished = callback::catch(event_loop, || on_wake(event_loop));
     if finished.is_some() && inner.on_wake.borrow().is_none() && !handle::is_closing(inner) {
         *inner.on_wake.borrow_mut() = Some(on_wake);
     }

@@ -228,7 +228,9 @@ impl LoopRef {
             RunMode::NoWait => ffi::UV_RUN_NOWAIT,
         };
         // SAFETY: the loop is initialised and open, we are on its thread
-        // (`LoopRef` is not `Send`), and it is not running (checked above).
+        // (`LoopRef` lives in an `Rc` and is not `Sync`, so neither it nor
+        // `&self` leaves the thread that created it), and it is not running
+        // (checked above).
         let alive = unsafe { ffi::uv_run(self.as_raw(), raw_mode) } != 0;
         self.running.set(false);
         let payload = self.panic.borrow_mut().take();
@@ -259,7 +261,8 @@ impl LoopRef {
     #[doc(alias = "uv_stop")]
     pub fn stop(&self) {
         if !self.closed.get() {
-            // SAFETY: the loop is initialised and open; we are on its thread.
+            // SAFETY: the loop is initialised and open (checked above); we
+            // are on its thread, as in `run`.
             unsafe { ffi::uv_stop(self.as_raw()) };
         }
     }
@@ -358,15 +361,21 @@ impl LoopRef {
     /// creates stores its `LoopRef` in `data`), and the returned reference
     /// must not outlive that `LoopRef`.
     pub(crate) unsafe fn from_raw<'a>(raw: *mut ffi::uv_loop_t) -> &'a LoopRef {
-        // SAFETY: `Loop::new` stored the address of the LoopRef in `data`.
-        unsafe { &*(*raw).data.cast::<LoopRef>() }
+        // SAFETY: `raw` is a live loop (the caller's contract); `data` is a
+        // plain field of it.
+        let data = unsafe { (*raw).data };
+        // SAFETY: `Loop::new` stored the address of the LoopRef in `data`
+        // (from `Rc::as_ptr`, valid for the whole value), and the caller
+        // keeps the reference within the LoopRef's life.
+        unsafe { &*data.cast::<LoopRef>() }
     }
 
     /// The loop's shared read buffer, described for libuv's alloc callback.
     pub(crate) fn read_buffer(&self) -> ffi::uv_buf_t {
         // SAFETY: only the alloc callback hands the buffer out, and libuv
-        // passes it to exactly one read callback before it allocates again;
-        // we take a raw pointer and never form a reference to the contents.
+        // passes it to exactly one read callback, which is done with it
+        // before libuv allocates again; so no reference to the buffer or its
+        // contents is alive while this one exists (it ends in this function).
         let buffer = unsafe { &mut *self.read_buffer.get() };
         ffi::uv_buf_t {
             base: buffer.as_mut_ptr().cast(),

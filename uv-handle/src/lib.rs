@@ -66,7 +66,9 @@
 //! # Unsafe audit
 //!
 //! All the hand-written unsafe code of the project is in this crate; each
-//! block has a `// SAFETY:` comment. The modules that hold it, and what they
+//! block holds one unsafe operation and has a `// SAFETY:` comment (clippy's
+//! `undocumented_unsafe_blocks` and `multiple_unsafe_ops_per_block` are
+//! denied). The modules that hold it, and what they
 //! rely on:
 //!
 //! - `handle`: the close protocol. A handle's Rust value and its `uv_*_t`
@@ -75,29 +77,42 @@
 //!   `uv_*_init` until the close callback, where it is released; `data`
 //!   holds the type's release function. Memory is therefore freed only
 //!   after the close callback and after the last Rust reference is gone.
-//!   Handles are `!Send` (they hold `Rc`s), so every call is on the loop
-//!   thread.
+//!   Provenance: the pointer `Rc::into_raw` returned for libuv's reference
+//!   is kept in the value, and every pointer libuv gets for the handle is
+//!   projected from it (never from a reference to the `uv_*_t` field), so
+//!   the casts from a callback's handle to the whole value, and the
+//!   `Rc::from_raw` of the close callback, stay within its provenance.
+//!   Handles hold `Rc`s, so they are neither `Send` nor `Sync`: a `&` to
+//!   one never leaves the loop thread, and every call is made there.
 //! - `event_loop`: the `uv_loop_t` lives inside an `Rc<LoopRef>` that every
 //!   handle holds, so loop memory outlives its handles. Teardown drops the
 //!   loop's local values, closes every handle (`uv_walk`), runs until the
 //!   close callbacks fired and `uv_loop_close` succeeds. The shared read
 //!   buffer is lent to exactly one read at a time (libuv's alloc/read
 //!   callback pairing; `run` refuses re-entry).
-//! - `tcp`, `timer`, `async_handle`, `loop_watcher`: casts from the C handle in callbacks to
-//!   the Rust value (valid by the `handle` layout rule), and libuv calls on
-//!   handles that are checked to be open (`uv_is_closing`) first.
+//! - `tcp`, `timer`, `async_handle`, `loop_watcher`: casts from the C
+//!   handle in callbacks to the Rust value (`handle::from_raw`, valid by the
+//!   layout and provenance rules of `handle`), and libuv calls on handles
+//!   checked not to be closing (`uv_is_closing`) first, or, inside a
+//!   callback that may have closed its handle, calls libuv allows then.
 //!   `async_handle` has the only `unsafe impl Send`/`Sync`: the pointer
 //!   senders use is behind an `RwLock` and cleared before the handle is
 //!   released, and `uv_async_send` is documented thread-safe.
 //! - `req`: requests are boxed with the buffers they borrow, leaked when
 //!   libuv accepts them and rebuilt in the completion callback, which libuv
 //!   calls exactly once, also with `ECANCELED` when the handle closes first.
+//!   libuv's pointer to the `uv_*_t` is projected from the one
+//!   `Box::into_raw` returned, so `Box::from_raw` on it is valid.
 //! - `socket_address`: reads of C socket addresses of the family they say.
 //! - `error`: `uv_err_name_r` / `uv_strerror_r` into stack buffers.
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+#![deny(
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc,
+    clippy::multiple_unsafe_ops_per_block
+)]
 #![warn(missing_debug_implementations)]
 
 mod async_handle;

@@ -24,7 +24,7 @@ use uv_sys as ffi;
 use crate::callback::{self, RepeatCallback};
 use crate::error::{UvError, check};
 use crate::event_loop::LoopRef;
-use crate::handle::{self, RawHandle};
+use crate::handle::{self, HandleAddress, RawHandle};
 
 /// A libuv handle type built from the loop-watcher template.
 ///
@@ -101,15 +101,30 @@ struct Watcher<K: WatcherKind> {
 #[repr(C)]
 struct WatcherInner<K: WatcherKind> {
     raw: UnsafeCell<K>,
+    address: HandleAddress<WatcherInner<K>>,
     event_loop: Rc<LoopRef>,
     on_run: RefCell<Option<RepeatCallback>>,
 }
 
+// The cast from a handle to its WatcherInner (`handle::from_raw`) relies on it.
+const _: () = assert!(std::mem::offset_of!(WatcherInner<ffi::uv_idle_t>, raw) == 0);
+const _: () = assert!(std::mem::offset_of!(WatcherInner<ffi::uv_check_t>, raw) == 0);
+
 // SAFETY: WatcherInner is #[repr(C)] with the handle (in an UnsafeCell)
-// first, and as_raw_handle returns its address.
+// first; `project` takes that field's address through the raw pointer;
+// `address` is always the same field; WatcherInner holds `Rc`s, so it is
+// neither `Send` nor `Sync`.
 unsafe impl<K: WatcherKind> RawHandle for WatcherInner<K> {
-    fn as_raw_handle(&self) -> *mut ffi::uv_handle_t {
-        self.raw.get().cast()
+    type Raw = K;
+
+    fn address(&self) -> &HandleAddress<WatcherInner<K>> {
+        &self.address
+    }
+
+    unsafe fn project(this: *const WatcherInner<K>) -> *mut K {
+        // SAFETY: the caller guarantees `this` points to a live WatcherInner;
+        // no reference is created, so the result keeps `this`'s provenance.
+        UnsafeCell::raw_get(unsafe { std::ptr::addr_of!((*this).raw) })
     }
 
     fn event_loop(&self) -> &LoopRef {
@@ -127,13 +142,15 @@ impl<K: WatcherKind> Watcher<K> {
         let value = WatcherInner {
             // SAFETY: WatcherKind promises that all zeroes is valid before init.
             raw: UnsafeCell::new(unsafe { MaybeUninit::<K>::zeroed().assume_init() }),
+            address: HandleAddress::new(),
             event_loop: event_loop.to_rc(),
             on_run: RefCell::new(None),
         };
         let handle = handle::open(value, |loop_raw, raw| {
             // SAFETY: `raw` is the zeroed handle of the new value, which does
-            // not move; the loop is open.
-            unsafe { K::init(loop_raw, raw.cast()) }
+            // not move; the loop is open and we are on its thread (`LoopRef`
+            // is not `Sync`).
+            unsafe { K::init(loop_raw, raw) }
         })?;
         Ok(Watcher { handle })
     }
@@ -141,15 +158,19 @@ impl<K: WatcherKind> Watcher<K> {
     fn start(&self, on_run: RepeatCallback) -> Result<(), UvError> {
         let raw = self.raw()?;
         let previous = self.handle.on_run.replace(Some(on_run));
+        // SAFETY: the handle is not closing (checked by `raw`; the previous
+        // callback, whose drop could run any code, is dropped only after
+        // this call) and we are on its loop thread (`Watcher` is not
+        // `Sync`). Starting an active handle is a no-op in libuv: the
+        // trampoline stays.
+        let result = check(unsafe { K::start(raw, watcher_cb::<K>) });
         drop(previous);
-        // SAFETY: the handle is open and we are on its loop thread. Starting
-        // an active handle is a no-op in libuv: the trampoline stays.
-        check(unsafe { K::start(raw, watcher_cb::<K>) }).map(drop)
+        result.map(drop)
     }
 
     fn stop(&self) -> Result<(), UvError> {
         let raw = self.raw()?;
-        // SAFETY: the handle is open and we are on its loop thread.
+        // SAFETY: as in `start`.
         check(unsafe { K::stop(raw) })?;
         let previous = self.handle.on_run.borrow_mut().take();
         drop(previous);
@@ -172,7 +193,7 @@ impl<K: WatcherKind> Watcher<K> {
         if handle::is_closing(&*self.handle) {
             Err(UvError::EBADF)
         } else {
-            Ok(self.handle.raw.get())
+            Ok(handle::as_raw(&*self.handle))
         }
     }
 }
@@ -193,12 +214,12 @@ impl<K: WatcherKind> fmt::Debug for Watcher<K> {
 }
 
 extern "C" fn watcher_cb<K: WatcherKind>(raw: *mut K) {
-    // SAFETY: only watchers of kind K use this callback; WatcherInner<K> is
-    // #[repr(C)] with the handle first and alive until its close callback.
-    let watcher = unsafe { &*raw.cast_const().cast::<WatcherInner<K>>() };
+    // SAFETY: only watchers of kind K use this callback, and libuv passes the
+    // handle back as it got it, before its close callback.
+    let watcher = unsafe { handle::from_raw::<WatcherInner<K>>(raw) };
     callback::fire_repeating(watcher, &watcher.on_run, || {
-        // SAFETY: the handle is open (checked by fire_repeating) and we are
-        // on its loop thread.
+        // SAFETY: fire_repeating calls this only when the handle is not
+        // closing, and we are on its loop thread (in its callback).
         unsafe { K::stop(raw) };
     });
 }

@@ -8,6 +8,11 @@
 //! handle is closed first (with `ECANCELED`). So nothing libuv reads is ever
 //! freed early, and nothing leaks.
 //!
+//! Pointer provenance: libuv gets a pointer to the `uv_*_t` projected from
+//! the one `Box::into_raw` returned, without a reference in between, so the
+//! pointer libuv passes back to the completion callback is valid for the
+//! whole request, and `Box::from_raw` on it is too.
+//!
 //! Every operation that takes a completion callback calls it exactly once:
 //! from the loop when the request completes, or at once (before the
 //! operation returns) with the error when libuv refuses to start it.
@@ -16,6 +21,7 @@ use std::cell::UnsafeCell;
 use std::ffi::{CString, c_int};
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
+use std::ptr;
 
 use uv_sys as ffi;
 
@@ -51,7 +57,13 @@ pub(crate) fn submit<R, D, F>(
         on_done,
     }));
     // SAFETY: `request` is a live allocation we own until libuv accepts it.
-    let (raw, data) = unsafe { ((*request).raw.get(), &(*request).data) };
+    // No reference is created, so `raw` keeps the provenance of the whole
+    // box, which `complete` rebuilds from it.
+    let raw = UnsafeCell::raw_get(unsafe { ptr::addr_of!((*request).raw) });
+    // SAFETY: as above; libuv never touches `data`, and the reference ends
+    // before the request can complete (libuv calls no callback from inside
+    // the submitting call).
+    let data = unsafe { &(*request).data };
     if let Err(error) = check(start(raw, data)) {
         // SAFETY: libuv refused the request, so it holds no pointer to it.
         let request = unsafe { Box::from_raw(request) };
@@ -68,7 +80,9 @@ pub(crate) fn submit<R, D, F>(
 /// whose completion callback libuv is running now (so libuv is done with it).
 pub(crate) unsafe fn complete<R, D, F>(event_loop: &LoopRef, raw: *mut R, invoke: impl FnOnce(F)) {
     // SAFETY: by the contract above, `raw` is the first field of a leaked
-    // `Box<Request<R, D, F>>` that nothing else refers to any more.
+    // `Box<Request<R, D, F>>` (#[repr(C)]) that nothing else refers to any
+    // more, projected from the pointer `Box::into_raw` returned (`submit`),
+    // so valid for the whole box.
     let request = unsafe { Box::from_raw(raw.cast::<Request<R, D, F>>()) };
     let Request { data, on_done, .. } = *request;
     callback::catch(event_loop, move || invoke(on_done));
@@ -81,8 +95,10 @@ pub(crate) unsafe fn complete<R, D, F>(event_loop: &LoopRef, raw: *mut R, invoke
 ///
 /// `handle` must be a live handle opened by this crate.
 pub(crate) unsafe fn handle_loop<'a>(handle: *mut ffi::uv_stream_t) -> &'a LoopRef {
+    // SAFETY: the caller guarantees a live handle; `loop_` is a plain field.
+    let raw_loop = unsafe { (*handle).loop_ };
     // SAFETY: live handles point at their loop, whose LoopRef outlives them.
-    unsafe { LoopRef::from_raw((*handle).loop_) }
+    unsafe { LoopRef::from_raw(raw_loop) }
 }
 
 /// Data a write request keeps alive: one buffer or several.
@@ -199,9 +215,12 @@ extern "C" fn getaddrinfo_cb<F>(
         let mut entry = list;
         while !entry.is_null() {
             // SAFETY: libuv hands us the list getaddrinfo built; each entry
-            // and its address stay valid until uv_freeaddrinfo below.
-            let (address, next) =
-                unsafe { (socket_address::read((*entry).ai_addr), (*entry).ai_next) };
+            // stays valid, and unchanged, until uv_freeaddrinfo below.
+            let entry_fields = unsafe { &*entry };
+            let (raw_address, next) = (entry_fields.ai_addr, entry_fields.ai_next);
+            // SAFETY: the entry's address is a socket address of the family
+            // it says, valid until uv_freeaddrinfo below.
+            let address = unsafe { socket_address::read(raw_address) };
             if let Some(ip) = address.map(|address: SocketAddr| address.ip()) {
                 if !addresses.contains(&ip) {
                     addresses.push(ip);
@@ -213,9 +232,11 @@ extern "C" fn getaddrinfo_cb<F>(
     });
     // SAFETY: `list` came from this request (null is allowed); we are done with it.
     unsafe { ffi::uv_freeaddrinfo(list) };
-    // SAFETY: `raw` is live until this callback returns; its loop is the
-    // loop the request was submitted on.
-    let event_loop = unsafe { LoopRef::from_raw((*raw).loop_) };
+    // SAFETY: `raw` is live until this callback returns; `loop_` is a plain field.
+    let raw_loop = unsafe { (*raw).loop_ };
+    // SAFETY: that is the loop the request was submitted on, a loop of this
+    // crate, alive while it has a request in flight.
+    let event_loop = unsafe { LoopRef::from_raw(raw_loop) };
     // SAFETY: `raw` was submitted by `getaddrinfo` as a Request<_, (), F>,
     // and libuv is running its completion callback.
     unsafe { complete::<ffi::uv_getaddrinfo_t, (), F>(event_loop, raw, |on_done| on_done(result)) };

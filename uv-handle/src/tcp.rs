@@ -1,5 +1,10 @@
 //! [`Tcp`]: a TCP handle (`uv_tcp_t`), and [`TcpRef`], the borrowed form its
 //! callbacks receive.
+//!
+//! Every libuv call here is made with a `&TcpRef` in hand. `TcpRef` is not
+//! `Sync`, so that reference is on the thread that created the handle, its
+//! loop's thread, as libuv requires; the handle pointer comes from
+//! [`handle::as_raw`], valid for the whole value (see `handle`).
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ffi::{c_int, c_uint};
@@ -15,7 +20,7 @@ use uv_sys as ffi;
 use crate::callback;
 use crate::error::{UvError, check, check_size};
 use crate::event_loop::LoopRef;
-use crate::handle::{self, RawHandle};
+use crate::handle::{self, HandleAddress, RawHandle};
 use crate::req::{self, OwnedTail, WriteData};
 use crate::socket_address::{self, RawSocketAddr};
 
@@ -66,9 +71,20 @@ pub struct Tcp {
 /// read and connection callbacks receive.
 ///
 /// Every method fails with `EBADF` once the handle is closing.
+///
+/// Neither `Send` nor `Sync`: a reference to a handle stays on its loop's
+/// thread too.
+///
+/// ```compile_fail,E0277
+/// fn assert_sync<T: Sync>(_: &T) {}
+/// let event_loop = uv_handle::Loop::new().unwrap();
+/// let tcp = uv_handle::Tcp::new(&event_loop).unwrap();
+/// assert_sync::<uv_handle::TcpRef>(&tcp);
+/// ```
 #[repr(C)]
 pub struct TcpRef {
     raw: UnsafeCell<ffi::uv_tcp_t>,
+    address: HandleAddress<TcpRef>,
     event_loop: Rc<LoopRef>,
     reading: Cell<bool>,
     on_read: RefCell<Option<ReadCallback>>,
@@ -90,11 +106,24 @@ pub struct BindFlags {
     pub reuse_port: bool,
 }
 
+// The cast from a uv_tcp_t to its TcpRef (`handle::from_raw`) relies on it.
+const _: () = assert!(std::mem::offset_of!(TcpRef, raw) == 0);
+
 // SAFETY: TcpRef is #[repr(C)] with the uv_tcp_t (in an UnsafeCell) as its
-// first field, and as_raw_handle returns its address.
+// first field; `project` takes that field's address through the raw
+// pointer; `address` is always the same field; TcpRef holds `Rc`s, so it is
+// neither `Send` nor `Sync`.
 unsafe impl RawHandle for TcpRef {
-    fn as_raw_handle(&self) -> *mut ffi::uv_handle_t {
-        self.raw.get().cast()
+    type Raw = ffi::uv_tcp_t;
+
+    fn address(&self) -> &HandleAddress<TcpRef> {
+        &self.address
+    }
+
+    unsafe fn project(this: *const TcpRef) -> *mut ffi::uv_tcp_t {
+        // SAFETY: the caller guarantees `this` points to a live TcpRef; no
+        // reference is created, so the result keeps `this`'s provenance.
+        UnsafeCell::raw_get(unsafe { std::ptr::addr_of!((*this).raw) })
     }
 
     fn event_loop(&self) -> &LoopRef {
@@ -129,6 +158,7 @@ impl Tcp {
         let value = TcpRef {
             // SAFETY: uv_tcp_t is plain data; all zeroes is valid before init.
             raw: UnsafeCell::new(unsafe { MaybeUninit::zeroed().assume_init() }),
+            address: HandleAddress::new(),
             event_loop: event_loop.to_rc(),
             reading: Cell::new(false),
             on_read: RefCell::new(None),
@@ -136,8 +166,9 @@ impl Tcp {
         };
         let handle = handle::open(value, |loop_raw, raw| {
             // SAFETY: `raw` is the zeroed uv_tcp_t of the new value, which
-            // does not move (it lives in an Rc); the loop is open.
-            unsafe { ffi::uv_tcp_init(loop_raw, raw.cast()) }
+            // does not move (it lives in an Rc); the loop is open and we are
+            // on its thread (`LoopRef` is not `Sync`).
+            unsafe { ffi::uv_tcp_init(loop_raw, raw) }
         })?;
         Ok(Tcp { handle })
     }
@@ -177,7 +208,7 @@ impl TcpRef {
         if self.is_closing() {
             Err(UvError::EBADF)
         } else {
-            Ok(self.raw.get())
+            Ok(handle::as_raw(self))
         }
     }
 
@@ -756,8 +787,9 @@ impl TcpRef {
     /// ```
     #[doc(alias = "uv_stream_get_write_queue_size")]
     pub fn write_queue_size(&self) -> usize {
-        // SAFETY: the handle memory is alive; the call reads one field.
-        unsafe { ffi::uv_stream_get_write_queue_size(self.raw.get().cast()) }
+        // SAFETY: the handle memory is alive while `self` is borrowed (also
+        // once closing); the call reads one field.
+        unsafe { ffi::uv_stream_get_write_queue_size(handle::as_raw(self).cast()) }
     }
 
     /// The kernel's send buffer size (`SO_SNDBUF`).
@@ -833,7 +865,7 @@ impl TcpRef {
         let mut value = c_int::try_from(value).map_err(|_| UvError::EINVAL)?;
         // SAFETY: the handle is open; `call` is uv_send_buffer_size or
         // uv_recv_buffer_size, which read (0) or write `value`.
-        check(unsafe { call(self.as_raw_handle(), &mut value) })?;
+        check(unsafe { call(handle::as_raw_handle(self), &mut value) })?;
         check_size(value as isize)
     }
 }
@@ -843,15 +875,16 @@ fn whole_seconds(duration: Duration) -> c_uint {
     c_uint::try_from(seconds.max(1)).unwrap_or(c_uint::MAX)
 }
 
-/// The TcpRef that embeds a stream.
+/// The TcpRef that embeds a stream libuv passed to a callback.
 ///
 /// # Safety
 ///
-/// `stream` must be the handle of a live `TcpRef`.
+/// As for [`handle::from_raw`]: `stream` must be the handle of a `TcpRef`
+/// as libuv passes it back, before its close callback has returned.
 unsafe fn tcp_ref<'a>(stream: *mut ffi::uv_stream_t) -> &'a TcpRef {
-    // SAFETY: TcpRef is #[repr(C)] with the uv_tcp_t first; libuv keeps
-    // the memory alive (its reference) until the close callback.
-    unsafe { &*stream.cast_const().cast::<TcpRef>() }
+    // SAFETY: the caller's contract is handle::from_raw's; a uv_stream_t is
+    // the first part of the uv_tcp_t that contains it.
+    unsafe { handle::from_raw::<TcpRef>(stream.cast()) }
 }
 
 extern "C" fn handle_close_cb(raw: *mut ffi::uv_handle_t) {
@@ -874,13 +907,19 @@ extern "C" fn read_cb(stream: *mut ffi::uv_stream_t, nread: isize, buf: *const f
         return;
     }
     let result = match check_size(nread) {
-        // SAFETY: libuv filled `nread` bytes of the buffer alloc_cb lent it;
-        // the loop's buffer is not lent again before this callback returns.
-        Ok(length) => Ok(unsafe { std::slice::from_raw_parts((*buf).base.cast::<u8>(), length) }),
+        Ok(length) => {
+            // SAFETY: libuv passes the buffer alloc_cb lent it, alive for this call.
+            let base = unsafe { (*buf).base };
+            // SAFETY: libuv filled `nread` bytes of that buffer; the loop's
+            // buffer is not lent again before this callback returns.
+            Ok(unsafe { std::slice::from_raw_parts(base.cast::<u8>(), length) })
+        }
         Err(error) => {
             // The stream ended: reading is over, keep the state in step.
             tcp.reading.set(false);
-            // SAFETY: the handle is open (libuv reads only open handles).
+            // SAFETY: the handle is not closing (libuv calls the read callback
+            // only while reading, and uv_close stops reading) and we are on
+            // its loop thread.
             unsafe { ffi::uv_read_stop(stream) };
             Err(error)
         }
@@ -888,10 +927,14 @@ extern "C" fn read_cb(stream: *mut ffi::uv_stream_t, nread: isize, buf: *const f
     let Some(mut on_read) = tcp.on_read.borrow_mut().take() else {
         return;
     };
-    let finished = callback::catch(&tcp.event_loop, || on_read(tcp, result));
-    if finished.is_none() && tcp.reading.replace(false) {
+    let event_loop = &tcp.event_loop;
+    let finished = callback::catch(event_loop, || on_read(tcp, result));
+    // The callback may have closed the handle: a closing handle has stopped
+    // reading already, and libuv must not be asked again.
+    if finished.is_none() && tcp.reading.replace(false) && !tcp.is_closing() {
         // The callback panicked: it is dropped, and reading stops with it.
-        // SAFETY: the handle is open and we are on its loop thread.
+        // SAFETY: the handle is not closing (checked just above) and we are
+        // on its loop thread.
         unsafe { ffi::uv_read_stop(stream) };
     }
     // Keep the callback unless it stopped reading or installed another one.
@@ -906,9 +949,8 @@ extern "C" fn connection_cb(server: *mut ffi::uv_stream_t, status: c_int) {
     let Some(mut on_connection) = tcp.on_connection.borrow_mut().take() else {
         return;
     };
-    let finished = callback::catch(&tcp.event_loop, || {
-        on_connection(tcp, check(status).map(drop))
-    });
+    let event_loop = &tcp.event_loop;
+    let finished = callback::catch(event_loop, || on_connection(tcp, check(status).map(drop)));
     if finished.is_some() && !tcp.is_closing() && tcp.on_connection.borrow().is_none() {
         *tcp.on_connection.borrow_mut() = Some(on_connection);
     } else if finished.is_none() {
@@ -923,9 +965,11 @@ where
     R: StreamRequest,
     F: FnOnce(Result<(), UvError>),
 {
-    // SAFETY: `request` is live until this callback returns, and its handle
-    // is a live stream of this crate.
-    let event_loop = unsafe { req::handle_loop(R::handle(request)) };
+    // SAFETY: `request` is live and submitted until this callback returns.
+    let stream = unsafe { R::handle(request) };
+    // SAFETY: the request's handle is a live stream of this crate (its
+    // close callback comes after the request's).
+    let event_loop = unsafe { req::handle_loop(stream) };
     // SAFETY: the request was submitted by `req::submit` as a
     // Request<R, D, F>, and libuv is running its completion callback.
     unsafe {
@@ -940,12 +984,13 @@ extern "C" fn connect_cb<F>(request: *mut ffi::uv_connect_t, status: c_int)
 where
     F: FnOnce(&TcpRef, Result<(), UvError>),
 {
-    // SAFETY: `request` is live until this callback returns, and its handle
-    // is a live TCP handle of this crate.
-    let (event_loop, tcp) = unsafe {
-        let stream = ffi::uv_connect_t::handle(request);
-        (req::handle_loop(stream), tcp_ref(stream))
-    };
+    // SAFETY: `request` is live and submitted until this callback returns.
+    let stream = unsafe { ffi::uv_connect_t::handle(request) };
+    // SAFETY: the request's handle is a live TCP handle of this crate (its
+    // close callback comes after the request's).
+    let event_loop = unsafe { req::handle_loop(stream) };
+    // SAFETY: as above; libuv passes back the handle `connect` gave it.
+    let tcp = unsafe { tcp_ref(stream) };
     // SAFETY: the request was submitted by `connect` as a
     // Request<uv_connect_t, (), F>, and libuv is running its completion callback.
     unsafe {

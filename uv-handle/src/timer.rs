@@ -11,7 +11,7 @@ use uv_sys as ffi;
 use crate::callback::{self, RepeatCallback};
 use crate::error::{UvError, check};
 use crate::event_loop::LoopRef;
-use crate::handle::{self, RawHandle};
+use crate::handle::{self, HandleAddress, RawHandle};
 
 /// An owned timer handle; closed when dropped.
 ///
@@ -46,15 +46,29 @@ pub struct Timer {
 #[repr(C)]
 struct TimerInner {
     raw: UnsafeCell<ffi::uv_timer_t>,
+    address: HandleAddress<TimerInner>,
     event_loop: Rc<LoopRef>,
     on_fire: RefCell<Option<RepeatCallback>>,
 }
 
+// The cast from a uv_timer_t to its TimerInner (`handle::from_raw`) relies on it.
+const _: () = assert!(std::mem::offset_of!(TimerInner, raw) == 0);
+
 // SAFETY: TimerInner is #[repr(C)] with the uv_timer_t (in an UnsafeCell)
-// first, and as_raw_handle returns its address.
+// first; `project` takes that field's address through the raw pointer;
+// `address` is always the same field; TimerInner holds `Rc`s, so it is
+// neither `Send` nor `Sync`.
 unsafe impl RawHandle for TimerInner {
-    fn as_raw_handle(&self) -> *mut ffi::uv_handle_t {
-        self.raw.get().cast()
+    type Raw = ffi::uv_timer_t;
+
+    fn address(&self) -> &HandleAddress<TimerInner> {
+        &self.address
+    }
+
+    unsafe fn project(this: *const TimerInner) -> *mut ffi::uv_timer_t {
+        // SAFETY: the caller guarantees `this` points to a live TimerInner;
+        // no reference is created, so the result keeps `this`'s provenance.
+        UnsafeCell::raw_get(unsafe { std::ptr::addr_of!((*this).raw) })
     }
 
     fn event_loop(&self) -> &LoopRef {
@@ -82,13 +96,15 @@ impl Timer {
         let value = TimerInner {
             // SAFETY: uv_timer_t is plain data; all zeroes is valid before init.
             raw: UnsafeCell::new(unsafe { MaybeUninit::zeroed().assume_init() }),
+            address: HandleAddress::new(),
             event_loop: event_loop.to_rc(),
             on_fire: RefCell::new(None),
         };
         let handle = handle::open(value, |loop_raw, raw| {
             // SAFETY: `raw` is the zeroed uv_timer_t of the new value, which
-            // does not move; the loop is open.
-            unsafe { ffi::uv_timer_init(loop_raw, raw.cast()) }
+            // does not move; the loop is open and we are on its thread
+            // (`LoopRef` is not `Sync`).
+            unsafe { ffi::uv_timer_init(loop_raw, raw) }
         })?;
         Ok(Timer { handle })
     }
@@ -115,10 +131,14 @@ impl Timer {
     ) -> Result<(), UvError> {
         let raw = self.raw()?;
         let previous = self.handle.on_fire.replace(Some(Box::new(on_fire)));
+        // SAFETY: the timer is not closing (checked by `raw`; the previous
+        // callback, whose drop could run any code, is dropped only after
+        // this call) and we are on its loop thread (`Timer` is not `Sync`).
+        let result = check(unsafe {
+            ffi::uv_timer_start(raw, Some(timer_cb), millis(timeout), millis(repeat))
+        });
         drop(previous);
-        // SAFETY: the timer is open and we are on its loop thread.
-        check(unsafe { ffi::uv_timer_start(raw, Some(timer_cb), millis(timeout), millis(repeat)) })
-            .map(drop)
+        result.map(drop)
     }
 
     /// Stops the timer; its callback is dropped.
@@ -133,7 +153,7 @@ impl Timer {
     #[doc(alias = "uv_timer_stop")]
     pub fn stop(&self) -> Result<(), UvError> {
         let raw = self.raw()?;
-        // SAFETY: the timer is open and we are on its loop thread.
+        // SAFETY: as in `start`.
         check(unsafe { ffi::uv_timer_stop(raw) })?;
         let previous = self.handle.on_fire.borrow_mut().take();
         drop(previous);
@@ -144,7 +164,7 @@ impl Timer {
         if handle::is_closing(&*self.handle) {
             Err(UvError::EBADF)
         } else {
-            Ok(self.handle.raw.get())
+            Ok(handle::as_raw(&*self.handle))
         }
     }
 }
@@ -168,14 +188,14 @@ fn millis(duration: Duration) -> u64 {
 }
 
 extern "C" fn timer_cb(raw: *mut ffi::uv_timer_t) {
-    // SAFETY: only timers of this crate use this callback; TimerInner is
-    // #[repr(C)] with the uv_timer_t first and alive until its close callback.
-    let timer = unsafe { &*raw.cast_const().cast::<TimerInner>() };
+    // SAFETY: only timers of this crate use this callback, and libuv passes
+    // the handle back as it got it, before its close callback.
+    let timer = unsafe { handle::from_raw::<TimerInner>(raw) };
     // A repeating timer is active again after its callback unless the
     // callback stopped or closed it; a one-shot timer is not.
     callback::fire_repeating(timer, &timer.on_fire, || {
-        // SAFETY: the timer is open (checked by fire_repeating) and we are on
-        // its loop thread.
+        // SAFETY: fire_repeating calls this only when the timer is not
+        // closing, and we are on its loop thread (in its callback).
         unsafe { ffi::uv_timer_stop(raw) };
     });
 }
