@@ -248,5 +248,8 @@ extern "C" fn async_cb(raw: *mut ffi::uv_async_t) {
     let finished = callback::catch(event_loop, || on_wake(event_loop));
     if finished.is_some() && inner.on_wake.borrow().is_none() && !handle::is_closing(inner) {
         *inner.on_wake.borrow_mut() = Some(on_wake);
+    } else {
+        // A user closure: its `Drop` may panic, which must not reach C.
+        callback::catch(event_loop, move || drop(on_wake));
     }
 }

@@ -4,7 +4,10 @@
 //! [`catch`], so no panic ever unwinds into C. The policy:
 //!
 //! - The payload of a panic in a callback is stored in the loop's state, and
-//!   the loop is stopped (`uv_stop`).
+//!   the loop is stopped (`uv_stop`). The same holds for a panic in the
+//!   `Drop` of a callback: every user closure a trampoline releases (after
+//!   a one-shot call, once reading stopped or a handle closed) is dropped
+//!   through [`catch`] too, never bare inside an `extern "C"` function.
 //! - The other callbacks due in the same loop iteration still run, so the
 //!   handles and requests that did not panic lose no event. A further panic
 //!   before `uv_run` returns is reported on stderr and dropped; the first
@@ -66,8 +69,8 @@ pub(crate) fn fire_repeating<T: RawHandle>(
 }
 
 /// Runs code that must not unwind but has no loop to report to (for example
-/// the destructor of a handle's state in its close callback): a panic is
-/// printed and dropped.
+/// dropping a request's buffers, or a loop's local values on teardown): a
+/// panic is printed and dropped.
 pub(crate) fn catch_detached(what: &str, body: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(body)) {
         eprintln!(

@@ -64,7 +64,7 @@ pub(crate) unsafe trait RawHandle: Sized + 'static {
     fn event_loop(&self) -> &LoopRef;
 
     /// Called on the loop thread when the close callback runs, before libuv's
-    /// reference is released.
+    /// reference is released, under the loop's panic guard.
     fn on_close(&self) {}
 }
 
@@ -243,7 +243,9 @@ pub(crate) unsafe fn close_callback(raw: *mut ffi::uv_handle_t) {
     unsafe { release_fn(raw) };
 }
 
-/// Takes back the reference libuv held and drops it.
+/// Takes back the reference libuv held and drops it, after `on_close`,
+/// under the panic guard of the handle's loop: the callbacks it drops are
+/// user closures, whose `Drop` may panic.
 ///
 /// # Safety
 ///
@@ -259,7 +261,9 @@ unsafe fn release<T: RawHandle>(raw: *mut ffi::uv_handle_t) {
     // SAFETY: `libuv_ref` is the very pointer `Rc::into_raw` returned for
     // libuv's reference, which is released only here, once.
     let handle = unsafe { Rc::from_raw(libuv_ref) };
-    callback::catch_detached("a close callback", || {
+    // Panics go to the loop, which the handle keeps alive until it is dropped.
+    let event_loop = handle.event_loop().to_rc();
+    callback::catch(&event_loop, || {
         handle.on_close();
         drop(handle);
     });

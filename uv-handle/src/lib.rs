@@ -57,7 +57,12 @@
 //! thread once `uv_run` has returned. The callback that panicked is dropped:
 //! a read callback stops its read, a listener closes, a timer, idle or
 //! check handle stops. The callbacks of other handles due in the same
-//! iteration still run, and the loop stays usable. On an [`IoTask`] thread
+//! iteration still run, and the loop stays usable. A callback is also
+//! dropped under that guard wherever libuv calls in (a one-shot timer once
+//! it fired, a read callback once reading stopped, the callbacks a close
+//! callback releases, ...): a panic in the `Drop` of a value it captured is
+//! raised by `run` like a panic in the call. During the teardown of a loop
+//! such panics are reported on stderr. On an [`IoTask`] thread
 //! the re-raised panic is reported on stderr and the loop goes on serving
 //! every other handle; a queued task that panics is dropped the same way, so
 //! the operations it owned fail (their [`Completer`]s are dropped, and the

@@ -940,6 +940,9 @@ extern "C" fn read_cb(stream: *mut ffi::uv_stream_t, nread: isize, buf: *const f
     // Keep the callback unless it stopped reading or installed another one.
     if tcp.reading.get() && tcp.on_read.borrow().is_none() {
         *tcp.on_read.borrow_mut() = Some(on_read);
+    } else {
+        // A user closure: its `Drop` may panic, which must not reach C.
+        callback::catch(event_loop, move || drop(on_read));
     }
 }
 
@@ -953,10 +956,14 @@ extern "C" fn connection_cb(server: *mut ffi::uv_stream_t, status: c_int) {
     let finished = callback::catch(event_loop, || on_connection(tcp, check(status).map(drop)));
     if finished.is_some() && !tcp.is_closing() && tcp.on_connection.borrow().is_none() {
         *tcp.on_connection.borrow_mut() = Some(on_connection);
-    } else if finished.is_none() {
+        return;
+    }
+    if finished.is_none() {
         // The callback panicked: the listener closes, so no connection waits forever.
         tcp.close();
     }
+    // A user closure: its `Drop` may panic, which must not reach C.
+    callback::catch(event_loop, move || drop(on_connection));
 }
 
 /// The completion callback of connect, write and shutdown requests.

@@ -22,6 +22,7 @@ macro_rules! t {
 mod async_handle;
 mod completion;
 mod drop_order;
+mod drop_panics;
 mod io_task;
 mod local_values;
 mod loop_watcher;
@@ -126,6 +127,18 @@ pub(crate) fn run_until(event_loop: &LoopRef, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Runs the loop (bounded) and returns the panic `run` re-raised.
+pub(crate) fn run_and_catch(event_loop: &LoopRef) -> Box<dyn std::any::Any + Send> {
+    let _watchdog = Watchdog::new(event_loop);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        event_loop.run(RunMode::Default)
+    }));
+    match outcome {
+        Ok(result) => panic!("run returned {result:?} instead of re-raising the panic"),
+        Err(payload) => payload,
+    }
+}
+
 /// Runs `event_loop` until nothing is left to do (`run(Default)`), failing
 /// on timeout.
 pub(crate) fn run_idle(event_loop: &LoopRef) {
@@ -166,6 +179,18 @@ impl Drops {
 impl Drop for DropToken {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Panics with `"drop boom"` when dropped (unless the thread is already
+/// unwinding): a value whose destructor fails, for callbacks to capture.
+pub(crate) struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("drop boom");
+        }
     }
 }
 

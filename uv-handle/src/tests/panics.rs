@@ -10,18 +10,9 @@ use std::time::Duration;
 
 use super::*;
 use crate::callback::describe as describe_panic;
-use crate::{Async, Loop, LoopRef, RunMode, Tcp, Timer, UvError, getaddrinfo};
+use crate::{Async, Loop, RunMode, Tcp, Timer, UvError, getaddrinfo};
 
 const MS: Duration = Duration::from_millis(1);
-
-/// Runs the loop (bounded) and returns the panic `run` re-raised.
-fn run_and_catch(event_loop: &LoopRef) -> Box<dyn Any + Send> {
-    let _watchdog = Watchdog::new(event_loop);
-    match catch_unwind(AssertUnwindSafe(|| event_loop.run(RunMode::Default))) {
-        Ok(result) => panic!("run returned {result:?} instead of re-raising the panic"),
-        Err(payload) => payload,
-    }
-}
 
 #[test]
 fn panic_in_a_timer_callback_is_raised_by_run_and_other_timers_still_fire() {
@@ -217,39 +208,6 @@ fn panic_in_a_callback_during_teardown_is_reported_not_raised() {
     assert!(outcome.is_ok(), "dropping a loop never panics");
     assert_eq!(fired.get(), 1, "callbacks after the panic still run");
     drop(client);
-}
-
-#[test]
-fn panic_in_the_drop_of_a_callback_is_contained() {
-    struct PanicOnDrop;
-    impl Drop for PanicOnDrop {
-        fn drop(&mut self) {
-            if !std::thread::panicking() {
-                panic!("drop boom");
-            }
-        }
-    }
-    let event_loop = t!(Loop::new());
-    let timer = t!(Timer::new(&event_loop));
-    let bomb = PanicOnDrop;
-    t!(timer.start(MS, MS, move |_| {
-        let _bomb = &bomb;
-    }));
-    // The callback is dropped in the timer's close callback, inside C.
-    drop(timer);
-    run_idle(&event_loop);
-    let (client, mut peer) = std_peer(&event_loop);
-    let bomb = PanicOnDrop;
-    client.write(b"ok".to_vec(), move |result| {
-        let _bomb = bomb;
-        t!(result);
-    });
-    // A panic while dropping a request's callback is a callback panic.
-    let payload = run_and_catch(&event_loop);
-    assert_eq!(describe_panic(&*payload), "drop boom");
-    assert_eq!(read_exactly(&mut peer, 2), b"ok");
-    drop(client);
-    run_idle(&event_loop);
 }
 
 #[test]
