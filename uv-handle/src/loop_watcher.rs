@@ -158,11 +158,11 @@ impl<K: WatcherKind> Watcher<K> {
     fn start(&self, on_run: RepeatCallback) -> Result<(), UvError> {
         let raw = self.raw()?;
         let previous = self.handle.on_run.replace(Some(on_run));
-        // SAFETY: the handle is not closing (checked by `raw`; the previous
-        // callback, whose drop could run any code, is dropped only after
-        // this call) and we are on its loop thread (`Watcher` is not
-        // `Sync`). Starting an active handle is a no-op in libuv: the
-        // trampoline stays.
+        // The replaced callback is dropped only after the call, so its drop
+        // (any code) cannot close the handle under it; starting an active
+        // handle is a no-op in libuv (the trampoline stays).
+        // SAFETY: the handle is not closing (checked by `raw`) and we are on
+        // its loop thread (`Watcher` is not `Sync`).
         let result = check(unsafe { K::start(raw, watcher_cb::<K>) });
         drop(previous);
         result.map(drop)

@@ -131,9 +131,10 @@ impl Timer {
     ) -> Result<(), UvError> {
         let raw = self.raw()?;
         let previous = self.handle.on_fire.replace(Some(Box::new(on_fire)));
-        // SAFETY: the timer is not closing (checked by `raw`; the previous
-        // callback, whose drop could run any code, is dropped only after
-        // this call) and we are on its loop thread (`Timer` is not `Sync`).
+        // The replaced callback is dropped only after the call, so its drop
+        // (any code) cannot close the timer under it.
+        // SAFETY: the timer is not closing (checked by `raw`) and we are on
+        // its loop thread (`Timer` is not `Sync`).
         let result = check(unsafe {
             ffi::uv_timer_start(raw, Some(timer_cb), millis(timeout), millis(repeat))
         });
