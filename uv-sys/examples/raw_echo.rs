@@ -17,6 +17,17 @@
 //! - backpressure: reading pauses while more than `HIGH_WATER` bytes wait to
 //!   be written, and resumes when the queue drains;
 //! - every connection is freed in its close callback, never earlier.
+//!
+//! It follows the unsafe discipline of `uv-handle`: one unsafe operation per
+//! block, each with a `// SAFETY:` comment, and every pointer libuv gets is
+//! projected from the one `Box::into_raw` returned (never from a reference
+//! to a field), so the casts back to the whole struct in the callbacks, and
+//! the `Box::from_raw` that frees it, stay within its provenance.
+
+#![deny(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 
 use std::ffi::{CStr, c_char, c_int};
 use std::io::Write;
@@ -76,33 +87,29 @@ fn serve(address: SocketAddr) -> Result<(), String> {
     if event_loop.is_null() {
         return Err("uv_default_loop failed".into());
     }
+    // Never freed: the server lives as long as the process.
     let server = Box::into_raw(Box::new(MaybeUninit::<ffi::uv_tcp_t>::uninit())).cast();
-    // SAFETY: `server` points at memory we own for the life of the process.
-    check(
-        unsafe { ffi::uv_tcp_init(event_loop, server) },
-        "uv_tcp_init",
-    )?;
+    // SAFETY: `server` points at memory we own for the life of the process,
+    // which uv_tcp_init initialises; the loop is initialised and ours.
+    let rc = unsafe { ffi::uv_tcp_init(event_loop, server) };
+    check(rc, "uv_tcp_init")?;
     let storage = socket_address::from_socket_addr(address);
-    // SAFETY: `server` is initialised; `storage` holds a valid sockaddr for its family.
-    check(
-        unsafe { ffi::uv_tcp_bind(server, ptr::addr_of!(storage).cast(), 0) },
-        "uv_tcp_bind",
-    )?;
+    // SAFETY: `server` is initialised; `storage` holds a valid sockaddr for
+    // its family, and libuv copies it.
+    let rc = unsafe { ffi::uv_tcp_bind(server, ptr::addr_of!(storage).cast(), 0) };
+    check(rc, "uv_tcp_bind")?;
     // SAFETY: `server` is an initialised, bound TCP handle.
-    check(
-        unsafe { ffi::uv_listen(server.cast(), 1024, Some(on_connection)) },
-        "uv_listen",
-    )?;
+    let rc = unsafe { ffi::uv_listen(server.cast(), 1024, Some(on_connection)) };
+    check(rc, "uv_listen")?;
     let bound = local_address(server)?;
     println!("listening on {bound}");
     std::io::stdout()
         .flush()
         .map_err(|error| error.to_string())?;
-    // SAFETY: the loop is initialised; we run it on the thread that owns it.
-    check(
-        unsafe { ffi::uv_run(event_loop, ffi::UV_RUN_DEFAULT) },
-        "uv_run",
-    )?;
+    // SAFETY: the loop is initialised, not running, and we run it on the
+    // thread that owns it.
+    let rc = unsafe { ffi::uv_run(event_loop, ffi::UV_RUN_DEFAULT) };
+    check(rc, "uv_run")?;
     Ok(())
 }
 
@@ -116,10 +123,15 @@ extern "C" fn on_connection(server: *mut ffi::uv_stream_t, status: c_int) {
         tcp: unsafe { MaybeUninit::zeroed().assume_init() },
         reading: false,
     }));
-    // SAFETY: `connection` is a fresh allocation that stays put until close_cb.
+    // SAFETY: `connection` is a fresh allocation that stays put until
+    // on_close; the projection creates no reference, so `tcp` keeps the
+    // provenance of the whole box, which on_close frees through it.
     let tcp = unsafe { ptr::addr_of_mut!((*connection).tcp) };
-    // SAFETY: `server` is the listening handle libuv called us for; `tcp` is unused memory.
-    let rc = unsafe { ffi::uv_tcp_init((*server).loop_, tcp) };
+    // SAFETY: `server` is the listening handle libuv called us for.
+    let event_loop = unsafe { (*server).loop_ };
+    // SAFETY: `event_loop` is the server's loop, running on this thread;
+    // `tcp` is zeroed memory that does not move.
+    let rc = unsafe { ffi::uv_tcp_init(event_loop, tcp) };
     if rc < 0 {
         // SAFETY: uv_tcp_init failed, so libuv holds no pointer to `connection`.
         drop(unsafe { Box::from_raw(connection) });
@@ -137,18 +149,20 @@ extern "C" fn on_connection(server: *mut ffi::uv_stream_t, status: c_int) {
     start_reading(connection);
 }
 
+/// Resumes reading a connection that is not closing, unless it reads already.
 fn start_reading(connection: *mut Connection) {
-    // SAFETY: `connection` is live until its close callback, which has not run.
-    unsafe {
-        if !(*connection).reading {
-            (*connection).reading = true;
-            ffi::uv_read_start(
-                ptr::addr_of_mut!((*connection).tcp).cast(),
-                Some(on_alloc),
-                Some(on_read),
-            );
-        }
+    // SAFETY: `connection` is live until its close callback, which has not
+    // run; libuv never touches `reading`, and the reference ends here.
+    let reading = unsafe { &mut (*connection).reading };
+    if *reading {
+        return;
     }
+    *reading = true;
+    // SAFETY: as above; the projection keeps the pointer's provenance.
+    let stream = unsafe { ptr::addr_of_mut!((*connection).tcp) }.cast();
+    // SAFETY: the handle is initialised, connected and not closing (callers
+    // check), and we are on the loop's thread.
+    unsafe { ffi::uv_read_start(stream, Some(on_alloc), Some(on_read)) };
 }
 
 extern "C" fn on_alloc(_handle: *mut ffi::uv_handle_t, _suggested: usize, buf: *mut ffi::uv_buf_t) {
@@ -158,9 +172,11 @@ extern "C" fn on_alloc(_handle: *mut ffi::uv_handle_t, _suggested: usize, buf: *
     // SAFETY: `buf` is libuv's out-parameter; the loop's buffer is lent to
     // one read at a time (see READ_BUFFER).
     unsafe {
-        (*buf).base = base;
-        (*buf).len = READ_BUFFER_SIZE;
-    }
+        *buf = ffi::uv_buf_t {
+            base,
+            len: READ_BUFFER_SIZE,
+        }
+    };
 }
 
 extern "C" fn on_read(stream: *mut ffi::uv_stream_t, nread: isize, buf: *const ffi::uv_buf_t) {
@@ -168,19 +184,21 @@ extern "C" fn on_read(stream: *mut ffi::uv_stream_t, nread: isize, buf: *const f
     if nread == ffi::UV_EOF as isize {
         // The client is done sending: finish the queued echoes, send FIN, then close.
         let shutdown = Box::into_raw(Box::new(MaybeUninit::<ffi::uv_shutdown_t>::zeroed()));
-        // SAFETY: `shutdown` stays allocated until on_shutdown frees it.
+        // SAFETY: `shutdown` stays allocated until on_shutdown frees it; the
+        // stream is live and not closing (libuv is reading it).
         let rc = unsafe { ffi::uv_shutdown(shutdown.cast(), stream, Some(on_shutdown)) };
         if rc < 0 {
             // SAFETY: uv_shutdown failed, so libuv holds no pointer to `shutdown`.
             drop(unsafe { Box::from_raw(shutdown) });
-            // SAFETY: the handle is live and not closing.
+            // SAFETY: the handle is live and not closing (libuv is reading it).
             unsafe { ffi::uv_close(stream.cast(), Some(on_close)) };
         }
         return;
     }
     if nread < 0 {
         // A read error: close; queued writes are cancelled and freed by their callbacks.
-        // SAFETY: the handle is live and not closing (we stop reading at once when closing).
+        // SAFETY: the handle is live and not closing (libuv reads only
+        // handles that are not closing, and nothing closed it since).
         unsafe { ffi::uv_close(stream.cast(), Some(on_close)) };
         return;
     }
@@ -188,21 +206,26 @@ extern "C" fn on_read(stream: *mut ffi::uv_stream_t, nread: isize, buf: *const f
         return;
     }
     let length = nread as usize;
-    // SAFETY: libuv filled `length` bytes of the buffer on_alloc gave it.
-    let data = unsafe { std::slice::from_raw_parts((*buf).base.cast::<u8>(), length) };
-    // SAFETY: the stream is live; with an empty write queue try_write keeps byte order.
+    // SAFETY: `buf` is the buffer on_alloc gave libuv, passed back for this call.
+    let base = unsafe { (*buf).base };
+    // SAFETY: libuv filled `length` bytes of it, and it is not lent again
+    // before this callback returns.
+    let data = unsafe { std::slice::from_raw_parts(base.cast::<u8>(), length) };
+    // SAFETY: the stream is live; the call reads one field. (With an empty
+    // write queue, try_write keeps the byte order.)
     let queued = unsafe { ffi::uv_stream_get_write_queue_size(stream) };
     let written = if queued == 0 {
         let out = ffi::uv_buf_t {
             base: data.as_ptr().cast_mut().cast(),
             len: length,
         };
-        // SAFETY: `out` describes `data`, which lives until this call returns.
+        // SAFETY: the stream is live and not closing; `out` describes
+        // `data`, which lives until this call returns.
         let rc = unsafe { ffi::uv_try_write(stream, &out, 1) };
         if rc == ffi::UV_EAGAIN {
             0
         } else if rc < 0 {
-            // SAFETY: the handle is live and not closing.
+            // SAFETY: the handle is live and not closing (as above).
             unsafe { ffi::uv_close(stream.cast(), Some(on_close)) };
             return;
         } else {
@@ -219,20 +242,22 @@ extern "C" fn on_read(stream: *mut ffi::uv_stream_t, nread: isize, buf: *const f
         req: unsafe { MaybeUninit::zeroed().assume_init() },
         bytes: data[written..].to_vec(),
     }));
-    // SAFETY: `pending` stays allocated until on_write frees it; its bytes do not move.
-    let rc = unsafe {
-        let out = ffi::uv_buf_t {
-            base: (*pending).bytes.as_mut_ptr().cast(),
-            len: (*pending).bytes.len(),
-        };
-        ffi::uv_write(
-            ptr::addr_of_mut!((*pending).req),
-            stream,
-            &out,
-            1,
-            Some(on_write),
-        )
+    // SAFETY: `pending` is a fresh allocation; the reference only serves to
+    // describe the bytes below, before libuv sees the request.
+    let bytes = unsafe { &(*pending).bytes };
+    // The bytes live in the Vec's heap buffer, which stays put until
+    // on_write frees the request; libuv only reads them.
+    let out = ffi::uv_buf_t {
+        base: bytes.as_ptr().cast_mut().cast(),
+        len: bytes.len(),
     };
+    // SAFETY: as above; the projection creates no reference, so `req` keeps
+    // the provenance of the whole box, which on_write frees through it.
+    let req = unsafe { ptr::addr_of_mut!((*pending).req) };
+    // SAFETY: `req` and the bytes `out` describes stay allocated until
+    // on_write; libuv copies the uv_buf_t itself; the stream is live and
+    // not closing.
+    let rc = unsafe { ffi::uv_write(req, stream, &out, 1, Some(on_write)) };
     if rc < 0 {
         // SAFETY: uv_write failed, so libuv holds no pointer to `pending`.
         drop(unsafe { Box::from_raw(pending) });
@@ -240,57 +265,65 @@ extern "C" fn on_read(stream: *mut ffi::uv_stream_t, nread: isize, buf: *const f
         unsafe { ffi::uv_close(stream.cast(), Some(on_close)) };
         return;
     }
-    // SAFETY: the stream is live.
+    // SAFETY: the stream is live; the call reads one field.
     if unsafe { ffi::uv_stream_get_write_queue_size(stream) } > HIGH_WATER {
-        // SAFETY: `connection` is live; pausing reads is allowed at any time.
-        unsafe {
-            (*connection).reading = false;
-            ffi::uv_read_stop(stream);
-        }
+        // SAFETY: `connection` is live until on_close; libuv never touches
+        // `reading`.
+        unsafe { (*connection).reading = false };
+        // SAFETY: the stream is live and not closing; pausing reads is
+        // allowed at any time on the loop's thread.
+        unsafe { ffi::uv_read_stop(stream) };
     }
 }
 
 extern "C" fn on_write(req: *mut ffi::uv_write_t, status: c_int) {
-    // SAFETY: `req` is the first field of the PendingWrite boxed in on_read; libuv is done with it.
+    // SAFETY: `req` is the first field of the PendingWrite boxed in on_read
+    // (#[repr(C)]), projected from the pointer Box::into_raw returned, and
+    // libuv is done with it.
     let pending = unsafe { Box::from_raw(req.cast::<PendingWrite>()) };
     let stream = pending.req.handle;
     drop(pending);
     if status < 0 {
         // ECANCELED: the connection is closing and frees itself in on_close.
         if status != ffi::UV_ECANCELED {
-            // SAFETY: the stream outlives its write requests; it is closed only once.
-            unsafe {
-                if ffi::uv_is_closing(stream.cast()) == 0 {
-                    ffi::uv_close(stream.cast(), Some(on_close));
-                }
-            }
+            close_once(stream);
         }
         return;
     }
     // SAFETY: the stream is live while a write request on it completes.
     let queued = unsafe { ffi::uv_stream_get_write_queue_size(stream) };
-    // SAFETY: as above; a closing handle is never read again.
+    // SAFETY: as above; the call reads the handle's flags. (A closing
+    // handle is never read again.)
     if queued <= HIGH_WATER / 2 && unsafe { ffi::uv_is_closing(stream.cast()) } == 0 {
         start_reading(stream.cast());
     }
 }
 
 extern "C" fn on_shutdown(req: *mut ffi::uv_shutdown_t, _status: c_int) {
-    // SAFETY: `req` was boxed in on_read and libuv is done with it.
+    // SAFETY: `req` is the pointer Box::into_raw returned in on_read (cast),
+    // and libuv is done with it.
     let shutdown = unsafe { Box::from_raw(req.cast::<MaybeUninit<ffi::uv_shutdown_t>>()) };
     // SAFETY: libuv filled the request before calling us.
     let stream = unsafe { shutdown.assume_init_ref().handle };
-    // SAFETY: the stream outlives its requests; it is closed only once.
-    unsafe {
-        if ffi::uv_is_closing(stream.cast()) == 0 {
-            ffi::uv_close(stream.cast(), Some(on_close));
-        }
+    close_once(stream);
+}
+
+/// Closes a connection from a request callback unless it is closing already.
+fn close_once(stream: *mut ffi::uv_stream_t) {
+    // SAFETY: the stream outlives its requests (their callbacks run before
+    // its close callback); the call reads the handle's flags.
+    let closing = unsafe { ffi::uv_is_closing(stream.cast()) } != 0;
+    if !closing {
+        // SAFETY: the stream is live and not closing; we are on the loop's
+        // thread.
+        unsafe { ffi::uv_close(stream.cast(), Some(on_close)) };
     }
 }
 
 extern "C" fn on_close(handle: *mut ffi::uv_handle_t) {
-    // SAFETY: every closed handle here is the `tcp` field of a boxed Connection,
-    // and libuv never touches it after this callback.
+    // SAFETY: every handle closed with this callback is the `tcp` field (the
+    // first, #[repr(C)]) of a boxed Connection, projected from the pointer
+    // Box::into_raw returned; libuv never touches it after this callback.
     drop(unsafe { Box::from_raw(handle.cast::<Connection>()) });
 }
 
@@ -298,10 +331,8 @@ fn local_address(server: *mut ffi::uv_tcp_t) -> Result<SocketAddr, String> {
     let mut storage = MaybeUninit::<ffi::sockaddr_storage>::zeroed();
     let mut length = std::mem::size_of::<ffi::sockaddr_storage>() as c_int;
     // SAFETY: `server` is bound; `storage` is large enough for any address.
-    check(
-        unsafe { ffi::uv_tcp_getsockname(server, storage.as_mut_ptr().cast(), &mut length) },
-        "uv_tcp_getsockname",
-    )?;
+    let rc = unsafe { ffi::uv_tcp_getsockname(server, storage.as_mut_ptr().cast(), &mut length) };
+    check(rc, "uv_tcp_getsockname")?;
     let mut text = [0 as c_char; 64];
     // SAFETY: storage was filled by getsockname; its family field is valid.
     let family = unsafe { (*storage.as_ptr()).ss_family } as c_int;
@@ -336,15 +367,20 @@ fn check(rc: c_int, what: &str) -> Result<(), String> {
 }
 
 fn error_name(code: c_int) -> String {
-    // SAFETY: uv_err_name and uv_strerror return static strings (or leak a
-    // small one for unknown codes, which never happens here).
-    unsafe {
-        format!(
-            "{} ({})",
-            CStr::from_ptr(ffi::uv_err_name(code)).to_string_lossy(),
-            CStr::from_ptr(ffi::uv_strerror(code)).to_string_lossy()
-        )
-    }
+    // SAFETY: uv_err_name takes any code.
+    let name = unsafe { ffi::uv_err_name(code) };
+    // SAFETY: uv_strerror takes any code.
+    let message = unsafe { ffi::uv_strerror(code) };
+    format!("{} ({})", static_text(name), static_text(message))
+}
+
+/// The text of a string libuv returned from uv_err_name or uv_strerror.
+fn static_text(text: *const c_char) -> String {
+    // SAFETY: both return a NUL-terminated string that is never freed (a
+    // static one, or one they leak for unknown codes).
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Socket addresses in the C layout, built with libuv's own parsers.
