@@ -202,8 +202,8 @@ impl AsyncSender {
         let target = self.target.raw.read().unwrap_or_else(|e| e.into_inner());
         match *target {
             // SAFETY: while the pointer is `Some` under the read lock, the
-            // handle is open (see AsyncTarget), and uv_async_send is
-            // thread-safe.
+            // handle's memory and its loop are alive (see AsyncTarget).
+            // uv_async_send is thread-safe, and does nothing on a closing handle.
             Some(raw) => check(unsafe { ffi::uv_async_send(raw) }).map(drop),
             None => Err(UvError::EBADF),
         }

@@ -4,7 +4,9 @@
 //! Every libuv call here is made with a `&TcpRef` in hand. `TcpRef` is not
 //! `Sync`, so that reference is on the thread that created the handle, its
 //! loop's thread, as libuv requires; the handle pointer comes from
-//! [`handle::as_raw`], valid for the whole value (see `handle`).
+//! [`handle::as_raw`], valid for the whole value (see `handle`). "The
+//! handle is open" in a SAFETY comment means that `raw` or `stream` has just
+//! checked that it is not closing, with no user code run since.
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ffi::{c_int, c_uint};
