@@ -282,6 +282,28 @@ impl LoopRef {
         unsafe { ffi::uv_now(self.as_raw()) }
     }
 
+    /// Refreshes the loop's cached time, for a timer that must not fire
+    /// early when it is started long after the loop last woke.
+    ///
+    /// Wraps `uv_update_time`.
+    ///
+    /// ```
+    /// let event_loop = uv_handle::Loop::new()?;
+    /// let before = event_loop.now();
+    /// std::thread::sleep(std::time::Duration::from_millis(2));
+    /// event_loop.update_time();
+    /// assert!(event_loop.now() >= before + 2);
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
+    #[doc(alias = "uv_update_time")]
+    pub fn update_time(&self) {
+        if !self.closed.get() {
+            // SAFETY: the loop is initialised and open, and we are on its
+            // thread (`LoopRef` is not `Sync`); uv_update_time sets one field.
+            unsafe { ffi::uv_update_time(self.as_raw()) };
+        }
+    }
+
     /// Whether the loop has been closed.
     ///
     /// ```

@@ -29,6 +29,8 @@ enum State<T> {
     Pending {
         completion: Completion<T>,
         abandoned: fn() -> T,
+        /// Cancels the operation when the future is dropped unresolved.
+        _cancel: Option<Box<dyn Send + Sync>>,
     },
     /// A local task: its panic is re-raised where the future is resolved.
     Task(Completion<TaskResult<T>>),
@@ -67,6 +69,23 @@ impl<T> Future<T> {
             state: State::Pending {
                 completion,
                 abandoned,
+                _cancel: None,
+            },
+        }
+    }
+
+    /// Like [`pending`](Self::pending); dropping the future drops `cancel`,
+    /// whose `Drop` cancels the operation.
+    pub(crate) fn cancellable(
+        completion: Completion<T>,
+        abandoned: fn() -> T,
+        cancel: Box<dyn Send + Sync>,
+    ) -> Future<T> {
+        Future {
+            state: State::Pending {
+                completion,
+                abandoned,
+                _cancel: Some(cancel),
             },
         }
     }
@@ -98,6 +117,7 @@ impl<T> Future<T> {
             State::Pending {
                 completion,
                 abandoned,
+                ..
             } => {
                 refuse_to_stall();
                 completion.wait().unwrap_or_else(|_| abandoned())
@@ -138,6 +158,7 @@ impl<T> std::future::Future for Future<T> {
             State::Pending {
                 completion,
                 abandoned,
+                ..
             } => match Pin::new(completion).poll(context) {
                 Poll::Ready(Ok(value)) => Poll::Ready(value),
                 Poll::Ready(Err(_)) => Poll::Ready(abandoned()),

@@ -1,8 +1,10 @@
 //! [`IoTask`]: uvtcp's handle to a libuv loop thread, and [`global_loop`].
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use uv_handle::LoopRef;
+use uv_handle::{LocalKey, LoopRef, Timer, completion};
 
 use crate::error::{TcpErrData, canceled};
 use crate::future::Future;
@@ -74,6 +76,70 @@ impl IoTask {
         Future::task(self.inner.spawn_local(make))
     }
 
+    /// A [`Future`] that resolves after `duration`: a libuv timer on this
+    /// loop, started now, whether or not the future is polled. It never
+    /// resolves before `duration` has passed since the call (the loop's
+    /// clock counts whole milliseconds, so it may be up to about a
+    /// millisecond late). Await it in local tasks or on any executor; `get`
+    /// blocks where blocking is allowed. Dropping it cancels the timer.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let io_task = uvtcp::IoTask::spawn()?;
+    /// let start = Instant::now();
+    /// io_task.sleep(Duration::from_millis(20)).get();
+    /// assert!(start.elapsed() >= Duration::from_millis(20));
+    ///
+    /// // In a local task, with no runtime of its own:
+    /// let timer = io_task.clone();
+    /// let done = io_task.spawn_local(move || async move {
+    ///     timer.sleep(Duration::from_millis(5)).await;
+    ///     "woke"
+    /// });
+    /// assert_eq!(done.get(), "woke");
+    /// # Ok::<(), uvtcp::TcpErrData>(())
+    /// ```
+    #[must_use = "dropping the future cancels the timer"]
+    pub fn sleep(&self, duration: Duration) -> Future<()> {
+        let (completer, result) = completion();
+        // The timer's key, for the cancel: queued after the start, the
+        // cancel always finds it filled.
+        let slot = Arc::new(OnceLock::new());
+        let filled = Arc::clone(&slot);
+        let started = self.run(move |event_loop| {
+            let Ok(timer) = Timer::new(event_loop) else {
+                return;
+            };
+            // A fresh clock, and one millisecond more than asked: the loop's
+            // clock is whole milliseconds, and the timer must not fire early.
+            event_loop.update_time();
+            let timeout = duration.saturating_add(Duration::from_millis(1));
+            let key = event_loop.insert_local(timer);
+            let _ = filled.set(key);
+            let mut completer = Some(completer);
+            if let Some(timer) = event_loop.local(key) {
+                let started = timer.start(timeout, Duration::ZERO, move |event_loop| {
+                    drop(event_loop.remove_local(key));
+                    if let Some(completer) = completer.take() {
+                        completer.complete(());
+                    }
+                });
+                if started.is_err() {
+                    drop(event_loop.remove_local(key));
+                }
+            }
+        });
+        if started.is_err() {
+            return Future::from_value(());
+        }
+        let cancel = TimerCancel {
+            io_task: self.clone(),
+            key: slot,
+        };
+        Future::cancellable(result, || (), Box::new(cancel))
+    }
+
     /// Runs `task` on the loop thread: at once when called there, queued
     /// from any other thread.
     pub(crate) fn run(
@@ -115,5 +181,22 @@ impl fmt::Debug for IoTask {
 pub fn global_loop() -> IoTask {
     IoTask {
         inner: uv_handle::IoTask::global(),
+    }
+}
+
+/// Stops a sleep's timer when its future is dropped.
+struct TimerCancel {
+    io_task: IoTask,
+    key: Arc<OnceLock<LocalKey<Timer>>>,
+}
+
+impl Drop for TimerCancel {
+    fn drop(&mut self) {
+        let key = Arc::clone(&self.key);
+        let _ = self.io_task.run(move |event_loop| {
+            if let Some(&key) = key.get() {
+                drop(event_loop.remove_local(key));
+            }
+        });
     }
 }

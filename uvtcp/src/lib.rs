@@ -130,15 +130,20 @@
 #![warn(missing_debug_implementations)]
 #![doc(test(attr(deny(warnings), allow(unused))))]
 
+mod async_io;
 mod connect;
 mod error;
 mod future;
+#[cfg(feature = "futures-io")]
+mod futures_io;
 mod io_task;
 mod listener;
 mod read_port;
 mod socket;
 mod socket_buf;
 mod stream;
+#[cfg(feature = "tokio")]
+mod tokio_io;
 
 pub mod ip;
 

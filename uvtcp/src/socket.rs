@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use uv_handle::{Completer, Completion, CompletionError, LoopRef, UvError, completion};
 
+use crate::async_io::ShutdownState;
 use crate::error::{TcpErrData, canceled, forbid_blocking};
 use crate::future::Future;
 use crate::io_task::IoTask;
@@ -38,11 +39,27 @@ use crate::stream::{self, LoopSocket, SocketKey, close, reading};
 /// assert_eq!(server.read(5000)?, b"ping");
 /// # Ok::<(), uvtcp::TcpErrData>(())
 /// ```
+///
+/// # Async I/O traits
+///
+/// With the cargo feature `tokio` or `futures-io`, `TcpSocket` and
+/// `&TcpSocket` implement those crates' `AsyncRead` and `AsyncWrite`. They
+/// read and write the same stream as every other call: a partial read keeps
+/// the rest queued for the next read of any kind, end of stream is `Ok(0)`,
+/// a write is pending while 64 KiB (or the write buffer limit) is queued,
+/// and shutdown / close flush and then send FIN. The socket's own `read`,
+/// `write`, `flush`, `shutdown` and `close` take precedence over the
+/// extension traits' methods of the same name: call those as
+/// `AsyncReadExt::read(&mut socket, buf)`, or use `write_all`,
+/// `read_exact`, `read_to_end`, `tokio::io::split` and the like, which no
+/// inherent method shadows.
 #[doc(alias = "tcp_socket")]
 pub struct TcpSocket {
     pub(crate) io_task: IoTask,
     pub(crate) key: SocketKey,
     pub(crate) shared: Arc<SocketShared>,
+    /// Where an async shutdown (`poll_close` / `poll_shutdown`) stands.
+    pub(crate) shutdown: ShutdownState,
 }
 
 /// The result type of one-shot reads.
@@ -62,6 +79,7 @@ impl TcpSocket {
             io_task,
             key,
             shared,
+            shutdown: ShutdownState::default(),
         }
     }
 
@@ -315,14 +333,14 @@ impl TcpSocket {
         let queued = self.on_loop(move |event_loop, key| match event_loop.local(key) {
             Some(socket) => answer(completer, |pending| writing::write(&socket, data, pending)),
             None => {
-                writing::written_out(&shared, length);
+                shared.written_out(length);
                 completer.complete(Err(canceled()));
             }
         });
         match queued {
             Ok(()) => Future::pending(result, abandoned_write),
             Err(error) => {
-                writing::written_out(&self.shared, length);
+                self.shared.written_out(length);
                 Future::from_value(Err(error))
             }
         }

@@ -37,7 +37,7 @@ pub(crate) fn close_gracefully(
     writing::shutdown(&socket, move |outcome| {
         drop(timer);
         closing.tcp.close();
-        let outcome = match closing.first_error.get() {
+        let outcome = match closing.shared.write_error() {
             Some(error) => Err(error.into()),
             None => outcome.map_err(Into::into),
         };

@@ -39,8 +39,6 @@ pub(crate) struct LoopSocket {
     /// libuv write requests issued, and completed (they complete in order).
     issued: Cell<u64>,
     completed: Cell<u64>,
-    /// The first write that failed: flushes and `close` report it.
-    first_error: Cell<Option<UvError>>,
     held: RefCell<VecDeque<Held>>,
     flushes: RefCell<VecDeque<FlushWaiter>>,
 }
@@ -68,7 +66,6 @@ pub(crate) fn register(
         in_flight: Cell::new(0),
         issued: Cell::new(0),
         completed: Cell::new(0),
-        first_error: Cell::new(None),
         held: RefCell::new(VecDeque::new()),
         flushes: RefCell::new(VecDeque::new()),
     });

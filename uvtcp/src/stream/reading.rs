@@ -29,6 +29,7 @@ pub(crate) fn update_reading(socket: &Rc<LoopSocket>, state: &mut ReadState) {
             // A one-shot read waits, or the read-ahead chunk is not there yet.
             None => {
                 !socket.waiters.borrow().is_empty()
+                    || (state.want_async && has_room(state.buffered(), socket.shared.limit()))
                     || (socket.tcp.is_reading() && !state.has_chunks())
             }
         };

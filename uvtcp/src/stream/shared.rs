@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Duration;
@@ -40,6 +40,14 @@ pub(crate) struct SocketShared {
     pub(crate) write_limit: AtomicUsize,
     /// The close timeout in milliseconds; `NO_CLOSE_TIMEOUT`: none.
     close_timeout_ms: AtomicU64,
+    /// The libuv code of the first write that failed (0: none): flushes,
+    /// `close` and the async writers report it.
+    write_error: AtomicI32,
+    /// Tasks waiting for the write queue to drain (`poll_write` above the
+    /// limit, `poll_flush`); `writers_waiting` lets the loop skip the lock
+    /// when there are none.
+    write_wakers: Mutex<Vec<Waker>>,
+    writers_waiting: AtomicBool,
     pub(crate) local: SocketAddr,
     pub(crate) peer: SocketAddr,
 }
@@ -64,6 +72,8 @@ pub(crate) struct ReadState {
     changed: bool,
     /// One-shot reads completed under the lock, told after it is released.
     wakeups: Vec<Wakeup>,
+    /// An async reader (`poll_read`) waits for bytes.
+    pub(crate) want_async: bool,
 }
 
 /// The locked read side. Dropping it unlocks first, then tells the waiters
@@ -93,12 +103,16 @@ impl SocketShared {
                 wakers: Vec::new(),
                 changed: false,
                 wakeups: Vec::new(),
+                want_async: false,
             }),
             readable: Condvar::new(),
             read_limit: AtomicUsize::new(DEFAULT_READ_BUFFER_LIMIT),
             write_queue: AtomicUsize::new(0),
             write_limit: AtomicUsize::new(usize::MAX),
             close_timeout_ms: AtomicU64::new(DEFAULT_CLOSE_TIMEOUT.as_millis() as u64),
+            write_error: AtomicI32::new(0),
+            write_wakers: Mutex::new(Vec::new()),
+            writers_waiting: AtomicBool::new(false),
             local,
             peer,
         }
@@ -112,6 +126,50 @@ impl SocketShared {
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner()),
             ),
+        }
+    }
+
+    /// Records a failed write; the first failure is kept.
+    pub(crate) fn record_write_error(&self, error: UvError) {
+        let _ =
+            self.write_error
+                .compare_exchange(0, error.code(), Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The first write that failed, if any.
+    pub(crate) fn write_error(&self) -> Option<UvError> {
+        match self.write_error.load(Ordering::Acquire) {
+            0 => None,
+            code => Some(UvError::from_code(code)),
+        }
+    }
+
+    /// Registers a task to wake when the write queue shrinks.
+    pub(crate) fn add_write_waker(&self, waker: &Waker) {
+        let mut wakers = self
+            .write_wakers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !wakers.iter().any(|known| known.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+        self.writers_waiting.store(true, Ordering::Release);
+    }
+
+    /// Counts `length` queued bytes as out of the queue, and wakes the tasks
+    /// waiting for it to shrink (after releasing the lock).
+    pub(crate) fn written_out(&self, length: usize) {
+        self.write_queue.fetch_sub(length, Ordering::AcqRel);
+        if self.writers_waiting.swap(false, Ordering::AcqRel) {
+            let wakers = std::mem::take(
+                &mut *self
+                    .write_wakers
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+            for waker in wakers {
+                waker.wake();
+            }
         }
     }
 

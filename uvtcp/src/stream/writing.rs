@@ -20,7 +20,6 @@ use uv_handle::{Completer, UvError};
 
 use crate::error::TcpErrData;
 use crate::stream::LoopSocket;
-use crate::stream::shared::SocketShared;
 
 /// What a write, a flush or a close reports.
 pub(crate) type Outcome = Result<(), TcpErrData>;
@@ -96,10 +95,7 @@ fn issue(
     }
     let remainder = length - written;
     // Bytes the kernel took are no longer queued.
-    socket
-        .shared
-        .write_queue
-        .fetch_sub(written, Ordering::AcqRel);
+    socket.shared.written_out(written);
     socket.in_flight.set(socket.in_flight.get() + remainder);
     socket.issued.set(socket.issued.get() + 1);
     let completer = pending();
@@ -114,7 +110,10 @@ fn issue(
             resolve_flushes(&socket);
             release_held(&socket);
         } else {
-            written_out(&shared, remainder);
+            if let Err(error) = outcome {
+                shared.record_write_error(error);
+            }
+            shared.written_out(remainder);
             completer.complete(outcome.map_err(TcpErrData::from));
         }
     });
@@ -124,16 +123,9 @@ fn issue(
 /// Accounts for a write of `length` bytes that is over.
 fn settle(socket: &LoopSocket, length: usize, outcome: Result<(), UvError>) {
     if let Err(error) = outcome {
-        if socket.first_error.get().is_none() {
-            socket.first_error.set(Some(error));
-        }
+        socket.shared.record_write_error(error);
     }
-    written_out(&socket.shared, length);
-}
-
-/// Accounts for `length` queued bytes that are out of the queue.
-pub(crate) fn written_out(shared: &SocketShared, length: usize) {
-    shared.write_queue.fetch_sub(length, Ordering::AcqRel);
+    socket.shared.written_out(length);
 }
 
 /// Lets held writes (and a held shutdown) go, in order, while the limit
@@ -219,8 +211,8 @@ pub(crate) fn flush(
 
 fn first_error(socket: &LoopSocket) -> Outcome {
     socket
-        .first_error
-        .get()
+        .shared
+        .write_error()
         .map_or(Ok(()), |error| Err(error.into()))
 }
 
