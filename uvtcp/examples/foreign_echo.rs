@@ -1,0 +1,60 @@
+//! An echo server whose uvtcp sockets are served by tasks on another
+//! executor, tokio's current-thread runtime: the tasks await uvtcp's
+//! futures (`accept_future`, `recv_async`, `write_future`) while uvtcp's
+//! I/O task does the I/O. The runtime needs no I/O driver of its own.
+//!
+//! Usage: `cargo run -p uvtcp --example foreign_echo -- [ADDRESS] [PORT]`
+//! (defaults: `127.0.0.1` and port 0, which picks a free port). It prints
+//! `listening on ADDRESS:PORT` once it accepts connections.
+
+use std::io::Write;
+use std::net::IpAddr;
+
+use uvtcp::{IoTask, TcpListener, TcpSocket};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let address: IpAddr = args
+        .next()
+        .map(|text| text.parse().expect("ADDRESS must be an IP address"))
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let port: u16 = args
+        .next()
+        .map(|text| text.parse().expect("PORT must be a number from 0 to 65535"))
+        .unwrap_or(0);
+    let io_task = IoTask::spawn().expect("start the I/O task");
+    let listener = match TcpListener::bind(address, port, 1024, &io_task) {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("foreign_echo: {error}");
+            std::process::exit(1);
+        }
+    };
+    println!("listening on {}", listener.local_addr().expect("bound"));
+    let _ = std::io::stdout().flush();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("start tokio's runtime");
+    runtime.block_on(async {
+        loop {
+            match listener.accept_future().await {
+                Ok(socket) => drop(tokio::spawn(echo(socket))),
+                Err(error) => return eprintln!("foreign_echo: {error}"),
+            }
+        }
+    });
+}
+
+/// Echoes what the client sends until it closes its side.
+async fn echo(socket: TcpSocket) {
+    let _ = socket.set_nodelay(true);
+    let Ok(port) = socket.read_start() else {
+        return;
+    };
+    while let Ok(chunk) = port.recv_async().await {
+        if socket.write_future(chunk).await.is_err() {
+            return;
+        }
+    }
+    // Dropping the socket shuts the write side down after the last echo.
+}
