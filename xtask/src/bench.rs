@@ -1,262 +1,458 @@
-//! `cargo xtask bench`: the echo servers of every layer, and a std::net
-//! peer, under the same load, measured in one run and reported as ratios
-//! against the raw libuv server.
+//! `cargo xtask bench [--quick]`: the echo servers of every layer, uvtcp's
+//! ways of serving, and tokio and std::net peers, under the same loads in
+//! one run, reported as figures and as ratios against raw libuv and against
+//! tokio's current-thread runtime.
 //!
-//! The load comes from this process over loopback with std::net:
-//! - round trips: one connection, one byte back and forth;
-//! - throughput: four connections echoing 32 MiB each at once;
+//! Each server runs in its own process; the load comes from this process
+//! over loopback (see `load`):
+//! - round trips on 1 connection, client and server on one CPU, then on
+//!   two; the server's CPU time per round trip over the former, where
+//!   neither waits for the other to wake up;
+//! - round trips on 32 connections at once;
+//! - a pump: bulk echo with 256 KiB in flight;
 //! - connection rate: connect, one-byte echo, close, one after another;
-//! - memory: the server's resident memory growth per idle connection.
+//! - memory: the server's resident memory per idle connection, over 10,000;
+//! - system calls and futex calls per round trip, counted by strace on 1
+//!   and on 32 connections.
 //!
-//! Figures vary with the machine and its load; the ratios, taken in one
-//! run, are what to compare.
+//! Speeds are the median of several rounds, shown with their spread; the
+//! ratios, taken in one run, are what to compare across machines.
+//! `bench` builds everything in release mode, then runs the release build
+//! of xtask as `xtask __bench`, so that the peers and the load are
+//! optimised as the servers are. A full run writes `bench/RESULTS.md` and
+//! `bench/results.svg`; `--quick` checks that the bench works in well under
+//! a minute and writes its report under the target directory instead.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+mod chart;
+mod figures;
+mod load;
+mod os;
+pub mod peers;
+mod report;
+mod servers;
+mod stats;
+mod strace;
+mod targets;
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::command::{Error, cargo, target_dir};
-use crate::server::{Server, free_port};
+use crate::command::{Error, project_root, require, run};
+use crate::server::Server;
 use crate::vendor;
+use figures::{Figures, Metric};
+use load::{Fleet, PingPong};
+use report::{Row, Run};
+use servers::{CONTENDERS, Contender};
+use stats::Sample;
 
-const ROUND_TRIPS: u32 = 20_000;
-const STREAMS: usize = 4;
-const STREAM_BYTES: usize = 32 << 20;
-const CONNECTIONS: u32 = 2_000;
-const IDLE_CONNECTIONS: usize = 500;
-
-/// One server's figures.
-struct Figures {
-    name: &'static str,
-    round_trip_us: f64,
-    throughput_mib_s: f64,
-    connections_per_s: f64,
-    kib_per_connection: f64,
+/// How much load a run puts on each server.
+struct Settings {
+    /// Rounds per speed.
+    rounds: usize,
+    /// Length of a round.
+    round: Duration,
+    /// Connections held open for the memory figure.
+    idle_connections: usize,
+    /// Round trips made on one connection before measuring.
+    warm_up: u64,
+    /// Round trips strace watches on 1 connection.
+    traced_round_trips: u64,
+    /// Round trips strace watches on each of the fleet's connections.
+    traced_round_trips_each: u64,
 }
 
-/// Builds the servers in release mode and measures each.
-pub fn bench() -> Result<(), Error> {
-    vendor::ensure()?;
-    cargo(&[
-        "build",
-        "--quiet",
-        "--release",
-        "--package",
-        "uv-sys",
-        "--example",
-        "raw_echo",
-    ])?;
-    cargo(&[
-        "build",
-        "--quiet",
-        "--release",
-        "--package",
-        "uv-handle",
-        "--example",
-        "handle_echo",
-    ])?;
-    cargo(&[
-        "build",
-        "--quiet",
-        "--release",
-        "--package",
-        "uvtcp",
-        "--example",
-        "echo_server",
-    ])?;
-    let examples = target_dir()?.join("release").join("examples");
-    let xtask = std::env::current_exe()?;
+const FULL: Settings = Settings {
+    rounds: 5,
+    round: Duration::from_secs(1),
+    idle_connections: 10_000,
+    warm_up: 2_000,
+    traced_round_trips: 2_000,
+    traced_round_trips_each: 100,
+};
 
-    let mut results = Vec::new();
-    let peers: [(&'static str, Command); 5] = [
-        ("raw libuv (uv-sys/examples/raw_echo)", {
-            let mut command = Command::new(examples.join("raw_echo"));
-            command.args(["127.0.0.1", "0"]);
-            command
-        }),
-        ("uv-handle (uv-handle/examples/handle_echo)", {
-            let mut command = Command::new(examples.join("handle_echo"));
-            command.args(["127.0.0.1", "0"]);
-            command
-        }),
-        (
-            "uvtcp, thread per connection (uvtcp/examples/echo_server)",
-            {
-                let mut command = Command::new(examples.join("echo_server"));
-                command.args(["127.0.0.1".to_string(), free_port()?.to_string()]);
-                command
-            },
-        ),
-        ("uvtcp, local tasks (uvtcp/examples/local_echo)", {
-            let mut command = Command::new(examples.join("local_echo"));
-            command.args(["127.0.0.1", "0"]);
-            command
-        }),
-        ("std::net, thread per connection", {
-            let mut command = Command::new(&xtask);
-            command.arg("__std-echo");
-            command
-        }),
-    ];
-    for (name, mut command) in peers {
-        let server = Server::start(&mut command)?;
-        let address = server.address()?;
-        eprintln!("measuring {name} at {address}");
-        // Memory first, while the server's allocator holds nothing freed
-        // by earlier phases.
-        let kib_per_connection = memory_per_connection(&server, address)?;
-        results.push(Figures {
-            name,
-            round_trip_us: round_trips(address)?,
-            throughput_mib_s: throughput(address)?,
-            connections_per_s: connection_rate(address)?,
-            kib_per_connection,
+const QUICK: Settings = Settings {
+    rounds: 2,
+    round: Duration::from_millis(100),
+    idle_connections: 300,
+    warm_up: 200,
+    traced_round_trips: 200,
+    traced_round_trips_each: 5,
+};
+
+/// The client's pause before each round trip that strace watches on one
+/// connection: strace slows the server down so much that the next byte
+/// would otherwise be there before the server waits for it, which it never
+/// is unwatched.
+const TRACED_PAUSE: Duration = Duration::from_millis(1);
+
+/// Connections of the many-connection round trips.
+const FLEET: usize = 32;
+
+/// The longest the bench waits for an idle server to stop using CPU.
+const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+
+const CHART: &str = "results.svg";
+
+fn quick(flags: &[&str]) -> Result<bool, Error> {
+    match flags {
+        [] => Ok(false),
+        ["--quick"] => Ok(true),
+        _ => Err(Error::new(format!(
+            "unknown bench flags `{}`: the only one is --quick",
+            flags.join(" ")
+        ))),
+    }
+}
+
+/// The directory of the build profile this binary belongs to
+/// (`TARGET/debug` or `TARGET/release`).
+fn profile_dir() -> Result<PathBuf, Error> {
+    let executable = std::env::current_exe()?;
+    executable
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| Error::new("cannot tell where xtask's binary lives"))
+}
+
+/// Builds the servers and xtask in release mode, then measures.
+pub fn bench(flags: &[&str]) -> Result<(), Error> {
+    let quick = quick(flags)?;
+    for tool in ["strace", "taskset", "prlimit"] {
+        require(tool)?;
+    }
+    vendor::ensure()?;
+    servers::build()?;
+    let release = profile_dir()?.with_file_name("release");
+    let mut command = Command::new(release.join("xtask"));
+    command.arg("__bench").args(quick.then_some("--quick"));
+    run(&mut command)
+}
+
+/// Measures every server (`xtask __bench`, run by `bench` from the release
+/// build) and writes the report.
+pub fn measure(flags: &[&str]) -> Result<(), Error> {
+    let quick = quick(flags)?;
+    let started = Instant::now();
+    let settings = if quick { &QUICK } else { &FULL };
+    let release = profile_dir()?;
+    let output = if quick {
+        release.with_file_name("bench")
+    } else {
+        project_root().join("bench")
+    };
+    std::fs::create_dir_all(&output)?;
+    let descriptors = os::raise_descriptor_limit()?;
+    let idle_connections = settings
+        .idle_connections
+        .min(usize::try_from(descriptors.saturating_sub(64)).unwrap_or(usize::MAX));
+    let cpus = os::allowed_cpus()?;
+    let placement = Placement {
+        client: cpus[0],
+        server: cpus[cpus.len() - 1],
+        all: cpus,
+    };
+    let bench = Bench {
+        settings,
+        release,
+        scratch: output.clone(),
+        placement,
+        idle_connections,
+    };
+    let mut rows = Vec::new();
+    for (index, contender) in CONTENDERS.iter().enumerate() {
+        let progress = Progress(format!(
+            "[{}/{} {}]",
+            index + 1,
+            CONTENDERS.len(),
+            contender.name
+        ));
+        let figures = bench
+            .measure(contender, &progress)
+            .map_err(|error| Error::new(format!("{}: {error}", contender.name)))?;
+        rows.push(Row {
+            contender: *contender,
+            figures,
         });
     }
-    report(&results);
-    Ok(())
-}
-
-fn report(results: &[Figures]) {
-    let base = &results[0];
+    let run = Run {
+        setting: setting(quick),
+        load: bench.describe(),
+        rows,
+    };
+    report::print(&run);
+    report::write(&run, &output, CHART)?;
+    std::fs::write(output.join(CHART), chart::svg(&run.rows))?;
     println!();
     println!(
-        "{:<58} {:>16} {:>18} {:>16} {:>16}",
-        "server", "round trip", "throughput", "connections", "memory/conn"
+        "wrote {} and {} in {:.0} s",
+        output.join("RESULTS.md").display(),
+        output.join(CHART).display(),
+        started.elapsed().as_secs_f64()
     );
-    for figures in results {
-        println!(
-            "{:<58} {:>7.1} us x{:<5.2} {:>7.0} MiB/s x{:<5.2} {:>7.0}/s x{:<5.2} {:>7.1} KiB x{:<5.2}",
-            figures.name,
-            figures.round_trip_us,
-            figures.round_trip_us / base.round_trip_us,
-            figures.throughput_mib_s,
-            figures.throughput_mib_s / base.throughput_mib_s,
-            figures.connections_per_s,
-            figures.connections_per_s / base.connections_per_s,
-            figures.kib_per_connection,
-            figures.kib_per_connection / base.kib_per_connection.max(0.1),
-        );
-    }
-    println!();
-    println!("Ratios are against the raw libuv server of the same run: for round trips and");
-    println!("memory lower is better, for throughput and connections higher is better.");
-}
-
-fn connect(address: SocketAddr) -> Result<TcpStream, Error> {
-    let stream = TcpStream::connect(address)?;
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    Ok(stream)
-}
-
-/// Microseconds per one-byte round trip on one connection.
-fn round_trips(address: SocketAddr) -> Result<f64, Error> {
-    let mut stream = connect(address)?;
-    let mut byte = [0u8; 1];
-    let started = Instant::now();
-    for _ in 0..ROUND_TRIPS {
-        stream.write_all(b"x")?;
-        stream.read_exact(&mut byte)?;
-    }
-    Ok(started.elapsed().as_secs_f64() * 1e6 / f64::from(ROUND_TRIPS))
-}
-
-/// MiB per second echoed by `STREAMS` connections at once, checked.
-fn throughput(address: SocketAddr) -> Result<f64, Error> {
-    let payload: Vec<u8> = (0..STREAM_BYTES).map(|i| (i % 251) as u8).collect();
-    let payload = std::sync::Arc::new(payload);
-    let started = Instant::now();
-    let workers: Vec<_> = (0..STREAMS)
-        .map(|_| {
-            let payload = std::sync::Arc::clone(&payload);
-            std::thread::spawn(move || -> Result<bool, Error> {
-                let mut stream = connect(address)?;
-                let mut writer = stream.try_clone()?;
-                let to_send = std::sync::Arc::clone(&payload);
-                let sender = std::thread::spawn(move || -> std::io::Result<()> {
-                    for chunk in to_send.chunks(256 * 1024) {
-                        writer.write_all(chunk)?;
-                    }
-                    writer.shutdown(Shutdown::Write)
-                });
-                let mut echoed = Vec::with_capacity(payload.len());
-                stream.read_to_end(&mut echoed)?;
-                sender
-                    .join()
-                    .map_err(|_| Error::new("a sender panicked"))??;
-                Ok(echoed == *payload)
-            })
-        })
-        .collect();
-    for worker in workers {
-        let intact = worker
-            .join()
-            .map_err(|_| Error::new("a stream worker panicked"))??;
-        if !intact {
-            return Err(Error::new("an echoed stream differs from what was sent"));
-        }
-    }
-    let mib = (STREAMS * STREAM_BYTES) as f64 / f64::from(1 << 20);
-    Ok(mib / started.elapsed().as_secs_f64())
-}
-
-/// Connections per second: connect, echo one byte, close.
-fn connection_rate(address: SocketAddr) -> Result<f64, Error> {
-    let started = Instant::now();
-    let mut byte = [0u8; 1];
-    for _ in 0..CONNECTIONS {
-        let mut stream = connect(address)?;
-        stream.write_all(b"c")?;
-        stream.read_exact(&mut byte)?;
-    }
-    Ok(f64::from(CONNECTIONS) / started.elapsed().as_secs_f64())
-}
-
-/// KiB of server memory per idle connection (each has echoed one byte).
-fn memory_per_connection(server: &Server, address: SocketAddr) -> Result<f64, Error> {
-    std::thread::sleep(Duration::from_millis(200));
-    let before = server.resident_kib()?;
-    let mut idle = Vec::with_capacity(IDLE_CONNECTIONS);
-    let mut byte = [0u8; 1];
-    for _ in 0..IDLE_CONNECTIONS {
-        let mut stream = connect(address)?;
-        stream.write_all(b"m")?;
-        stream.read_exact(&mut byte)?;
-        idle.push(stream);
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    let after = server.resident_kib()?;
-    drop(idle);
-    Ok(after.saturating_sub(before) as f64 / IDLE_CONNECTIONS as f64)
-}
-
-/// The std::net peer: an echo server with a thread per connection, run as
-/// `xtask __std-echo` so that it has a process of its own.
-pub fn std_echo() -> Result<(), Error> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    println!("listening on {}", listener.local_addr()?);
-    std::io::stdout().flush()?;
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else {
-            continue;
-        };
-        std::thread::spawn(move || {
-            let _ = stream.set_nodelay(true);
-            let mut buffer = vec![0u8; 64 * 1024];
-            loop {
-                match stream.read(&mut buffer) {
-                    Ok(0) | Err(_) => break,
-                    Ok(count) => {
-                        if stream.write_all(&buffer[..count]).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            let _ = stream.shutdown(Shutdown::Write);
-        });
-    }
     Ok(())
+}
+
+/// Where the client and the servers run.
+struct Placement {
+    /// The client's CPU when it is pinned.
+    client: usize,
+    /// The server's CPU when it has a CPU of its own.
+    server: usize,
+    /// Every CPU this process may use.
+    all: Vec<usize>,
+}
+
+/// A progress line's prefix: which server of how many.
+struct Progress(String);
+
+impl Progress {
+    fn say(&self, what: impl std::fmt::Display) {
+        eprintln!("{} {what}", self.0);
+    }
+}
+
+struct Bench<'a> {
+    settings: &'a Settings,
+    release: PathBuf,
+    scratch: PathBuf,
+    placement: Placement,
+    idle_connections: usize,
+}
+
+impl Bench<'_> {
+    /// Every figure of one server.
+    fn measure(&self, contender: &Contender, progress: &Progress) -> Result<Figures, Error> {
+        let server = contender.start(&self.release)?;
+        let address = server.address()?;
+        progress.say(format_args!(
+            "listening on {address} (pid {})",
+            server.pid()
+        ));
+        let mut figures = Figures::new();
+        // Memory first, while the server's allocator holds nothing freed by
+        // the other loads.
+        let memory = self.memory(&server, address)?;
+        figures.insert(Metric::Memory, Sample::once(memory));
+        progress.say(format_args!(
+            "{} idle connections: {} KiB each",
+            self.idle_connections,
+            Metric::Memory.format(memory)
+        ));
+        self.one_connection(&server, address, &mut figures, progress)?;
+        self.fleet(&server, address, &mut figures, progress)?;
+
+        let (rates, _) = self.rounds(|| load::pump(address, self.settings.round))?;
+        let mib: Vec<f64> = rates.iter().map(|rate| rate / f64::from(1 << 20)).collect();
+        self.record(&mut figures, Metric::Pump, Sample::of(&mib), progress);
+        let (rates, _) = self.rounds(|| load::churn(address, self.settings.round))?;
+        self.record(
+            &mut figures,
+            Metric::ConnectionRate,
+            Sample::of(&rates),
+            progress,
+        );
+        Ok(figures)
+    }
+
+    fn record(&self, figures: &mut Figures, metric: Metric, sample: Sample, progress: &Progress) {
+        progress.say(format_args!(
+            "{}: {}",
+            metric.description(),
+            metric.format_sample(&sample)
+        ));
+        figures.insert(metric, sample);
+    }
+
+    /// Resident KiB per idle connection.
+    fn memory(&self, server: &Server, address: std::net::SocketAddr) -> Result<f64, Error> {
+        // A first connection sets up whatever the server makes lazily.
+        PingPong::connect(address)?.run(self.settings.warm_up)?;
+        settle(server)?;
+        let before = server.resident_kib()?;
+        let idle = load::open_idle(address, self.idle_connections)?;
+        settle(server)?;
+        let after = server.resident_kib()?;
+        drop(idle);
+        settle(server)?;
+        Ok(after.saturating_sub(before) as f64 / self.idle_connections as f64)
+    }
+
+    /// Round trips on one connection: on one CPU with the server's CPU
+    /// time, then on two, and the server's system calls.
+    fn one_connection(
+        &self,
+        server: &Server,
+        address: std::net::SocketAddr,
+        figures: &mut Figures,
+        progress: &Progress,
+    ) -> Result<(), Error> {
+        let placement = &self.placement;
+        os::pin_process(server.pid(), &[placement.client])?;
+        os::pin_current_thread(&[placement.client])?;
+        let mut ping = PingPong::connect(address)?;
+        ping.run(self.settings.warm_up)?;
+        let cpu_before = server.cpu_seconds()?;
+        let (rates, round_trips) = self.rounds(|| ping.run_for(self.settings.round))?;
+        let cpu_seconds = server.cpu_seconds()? - cpu_before;
+        self.record(
+            figures,
+            Metric::RoundTripsOneCpu,
+            Sample::of(&rates),
+            progress,
+        );
+        let cpu = Sample::once(cpu_seconds * 1e6 / round_trips as f64);
+        self.record(figures, Metric::CpuPerRoundTrip, cpu, progress);
+
+        os::pin_process(server.pid(), &[placement.server])?;
+        ping.run(self.settings.warm_up)?;
+        let (rates, _) = self.rounds(|| ping.run_for(self.settings.round))?;
+        self.record(
+            figures,
+            Metric::RoundTripsTwoCpus,
+            Sample::of(&rates),
+            progress,
+        );
+
+        let traced = self.settings.traced_round_trips;
+        let calls = strace::per_round_trip(server.pid(), &self.scratch, || {
+            ping.run_paced(traced, TRACED_PAUSE)?;
+            Ok(traced)
+        })?;
+        self.record(
+            figures,
+            Metric::Syscalls,
+            Sample::once(calls.syscalls),
+            progress,
+        );
+        self.record(figures, Metric::Futex, Sample::once(calls.futex), progress);
+        drop(ping);
+        os::pin_process(server.pid(), &placement.all)?;
+        os::pin_current_thread(&placement.all)?;
+        settle(server)
+    }
+
+    /// Round trips on 32 connections at once, and their system calls.
+    fn fleet(
+        &self,
+        server: &Server,
+        address: std::net::SocketAddr,
+        figures: &mut Figures,
+        progress: &Progress,
+    ) -> Result<(), Error> {
+        let mut fleet = Fleet::connect(address, FLEET)?;
+        fleet.run_each(self.settings.warm_up / FLEET as u64)?;
+        let (rates, _) = self.rounds(|| fleet.run_for(self.settings.round))?;
+        self.record(figures, Metric::RoundTrips32, Sample::of(&rates), progress);
+        let each = self.settings.traced_round_trips_each;
+        let calls = strace::per_round_trip(server.pid(), &self.scratch, || fleet.run_each(each))?;
+        self.record(
+            figures,
+            Metric::Syscalls32,
+            Sample::once(calls.syscalls),
+            progress,
+        );
+        self.record(
+            figures,
+            Metric::Futex32,
+            Sample::once(calls.futex),
+            progress,
+        );
+        drop(fleet);
+        settle(server)
+    }
+
+    /// Runs `round` once per round and returns the rate of each (what it
+    /// counted per second) and the total count.
+    fn rounds(
+        &self,
+        mut round: impl FnMut() -> Result<u64, Error>,
+    ) -> Result<(Vec<f64>, u64), Error> {
+        let mut rates = Vec::with_capacity(self.settings.rounds);
+        let mut total = 0;
+        for _ in 0..self.settings.rounds {
+            let started = Instant::now();
+            let count = round()?;
+            rates.push(count as f64 / started.elapsed().as_secs_f64());
+            total += count;
+        }
+        Ok((rates, total))
+    }
+
+    /// The load, in a sentence for the report.
+    fn describe(&self) -> String {
+        let settings = self.settings;
+        format!(
+            "Load: {} rounds of {} ms per speed; {} idle connections for memory; \
+             strace over {} round trips on 1 connection, each after a {} ms pause, \
+             and {} on each of {FLEET}; \
+             pinned client on CPU {}, server on CPU {} for the 2-CPU round trips.",
+            settings.rounds,
+            settings.round.as_millis(),
+            self.idle_connections,
+            settings.traced_round_trips,
+            TRACED_PAUSE.as_millis(),
+            settings.traced_round_trips_each,
+            self.placement.client,
+            self.placement.server
+        )
+    }
+}
+
+/// Waits until the server uses no more CPU (its CPU time stays the same
+/// for 100 ms), so that the work of one load does not count in the next.
+fn settle(server: &Server) -> Result<(), Error> {
+    let deadline = Instant::now() + SETTLE_LIMIT;
+    let mut last = server.cpu_seconds()?;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = server.cpu_seconds()?;
+        if now == last {
+            return Ok(());
+        }
+        last = now;
+    }
+    Err(Error::new(format!(
+        "the server was still using CPU {} s after its load ended",
+        SETTLE_LIMIT.as_secs()
+    )))
+}
+
+/// When and on what the run was made, in a sentence.
+fn setting(quick: bool) -> String {
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .unwrap_or_default();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .and_then(|rest| rest.split_once(':'))
+        .map_or("an unknown CPU", |(_, model)| model.trim());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    format!(
+        "Measured {date} on {model} ({cpus} CPUs), Linux {}{}.",
+        kernel.trim(),
+        if quick {
+            "; a --quick run, which checks that the bench works: its figures are rough"
+        } else {
+            ""
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_quick_is_a_flag() {
+        assert!(!quick(&[]).unwrap());
+        assert!(quick(&["--quick"]).unwrap());
+        assert!(quick(&["--fast"]).is_err());
+    }
 }

@@ -92,6 +92,8 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("libclang", "libclang-dev"),
     ("valgrind", "valgrind"),
     ("strace", "strace"),
+    ("taskset", "util-linux"),
+    ("prlimit", "util-linux"),
     ("wrk", "wrk"),
     ("redis-server", "redis-server"),
     ("pkg-config", "pkg-config"),

@@ -12,6 +12,7 @@ mod vendor;
 
 use std::process::{Command, ExitCode};
 
+use bench::peers::Scheduler;
 use command::{Error, cargo, project_root};
 
 const HELP: &str = "\
@@ -22,10 +23,12 @@ commands:
   bindgen [--check]  regenerate uv-sys's committed bindings (--check: fail if they are stale)
   test               vendor if needed, then run every test of the workspace
   valgrind           run uv-handle's tests and the uvtcp leakcheck under valgrind
-  ci                 everything CI checks: fmt, clippy, bindgen, vendor, tidy, test, valgrind, docs
+  ci                 everything CI checks: fmt, clippy, bindgen, vendor, tidy, test, valgrind, docs,
+                     bench --quick
   system-libuv       check the opt-in system libuv build (UV_SYS_USE_PKG_CONFIG=1)
   demo               run the echo demo and print what happened
-  bench              measure the echo servers of every layer and a std::net peer
+  bench [--quick]    measure the echo servers of every layer against tokio and std::net peers
+                     and write bench/RESULTS.md (--quick: a short run that checks the bench)
   tidy               check the project's house rules";
 
 fn main() -> ExitCode {
@@ -50,8 +53,11 @@ fn run(args: &[&str]) -> Result<(), Error> {
         ["valgrind"] => valgrind(),
         ["ci"] => ci(),
         ["demo"] => demo::demo(),
-        ["bench"] => bench::bench(),
-        ["__std-echo"] => bench::std_echo(),
+        ["bench", flags @ ..] => bench::bench(flags),
+        ["__bench", flags @ ..] => bench::measure(flags),
+        ["__std-echo"] => bench::peers::std_echo(),
+        ["__tokio-current-echo"] => bench::peers::tokio_echo(Scheduler::CurrentThread),
+        ["__tokio-multi-echo"] => bench::peers::tokio_echo(Scheduler::MultiThread),
         ["system-libuv"] => system_libuv(),
         ["tidy"] => tidy::check(&project_root()),
         [] | ["help"] | ["--help"] | ["-h"] => {
@@ -167,5 +173,6 @@ fn ci() -> Result<(), Error> {
     command::run(
         command::cargo_command(&["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"),
-    )
+    )?;
+    bench::bench(&["--quick"])
 }

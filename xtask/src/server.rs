@@ -39,14 +39,49 @@ impl Server {
             .ok_or_else(|| Error::new(format!("no address in the banner {:?}", self.banner)))
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's resident memory in KiB (`VmRSS`).
     pub fn resident_kib(&self) -> Result<u64, Error> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
         status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
             .ok_or_else(|| Error::new("no VmRSS for the server process"))
+    }
+
+    /// CPU time the server has used so far, user and system, in seconds,
+    /// from /proc/PID/stat (threads that have ended included).
+    pub fn cpu_seconds(&self) -> Result<f64, Error> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        cpu_seconds(&stat)
+    }
+}
+
+/// The clock ticks per second in which /proc reports CPU time (`USER_HZ`,
+/// which Linux fixes at 100 for user space).
+const USER_HZ: f64 = 100.0;
+
+/// `utime` + `stime` (fields 14 and 15) of a /proc/PID/stat line, in
+/// seconds. The command name (field 2) is in parentheses and may hold
+/// spaces, so fields are counted after its closing parenthesis.
+fn cpu_seconds(stat: &str) -> Result<f64, Error> {
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |field: usize| {
+        fields
+            .get(field - 3)
+            .and_then(|text| text.parse::<u64>().ok())
+    };
+    match (ticks(14), ticks(15)) {
+        (Some(user), Some(system)) => Ok((user + system) as f64 / USER_HZ),
+        _ => Err(Error::new(format!("cannot read CPU time from {stat:?}"))),
     }
 }
 
@@ -61,4 +96,16 @@ impl Drop for Server {
 pub fn free_port() -> Result<u16, Error> {
     let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(probe.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_is_read_after_the_command_name() {
+        let stat = "4242 (echo (two) x) S 1 4242 4242 0 -1 4194560 300 0 0 0 250 50 0 0 20 0 3 0";
+        assert_eq!(cpu_seconds(stat).unwrap(), 3.0);
+        assert!(cpu_seconds("4242 (echo) S 1").is_err());
+    }
 }
