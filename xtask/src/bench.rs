@@ -15,8 +15,10 @@
 //! - system calls and futex calls per round trip, counted by strace on 1
 //!   and on 32 connections.
 //!
-//! Speeds are the median of several rounds, shown with their spread; the
-//! ratios, taken in one run, are what to compare across machines.
+//! Speeds are the median of several rounds, shown with their spread; within
+//! a round the servers take turns, so that whatever else the machine does
+//! falls on all of them alike. The ratios, taken in one run, are what to
+//! compare across machines.
 //! `bench` builds everything in release mode, then runs the release build
 //! of xtask as `xtask __bench`, so that the peers and the load are
 //! optimised as the servers are. A full run writes `bench/RESULTS.md` and
@@ -34,6 +36,7 @@ mod stats;
 mod strace;
 mod targets;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -160,26 +163,26 @@ pub fn measure(flags: &[&str]) -> Result<(), Error> {
         placement,
         idle_connections,
     };
-    let mut rows = Vec::new();
-    for (index, contender) in CONTENDERS.iter().enumerate() {
-        let progress = Progress(format!(
-            "[{}/{} {}]",
-            index + 1,
-            CONTENDERS.len(),
-            contender.name
-        ));
-        let figures = bench
-            .measure(contender, &progress)
-            .map_err(|error| Error::new(format!("{}: {error}", contender.name)))?;
-        rows.push(Row {
-            contender: *contender,
-            figures,
-        });
-    }
+    let mut subjects = bench.start_all()?;
+    bench.one_connection(&mut subjects)?;
+    bench.fleet(&mut subjects)?;
+    let mib = 1.0 / f64::from(1 << 20);
+    bench.interleaved(&mut subjects, Metric::Pump, mib, |_, subject| {
+        load::pump(subject.address, settings.round)
+    })?;
+    bench.interleaved(&mut subjects, Metric::ConnectionRate, 1.0, |_, subject| {
+        load::churn(subject.address, settings.round)
+    })?;
     let run = Run {
         setting: setting(quick),
         load: bench.describe(),
-        rows,
+        rows: subjects
+            .into_iter()
+            .map(|subject| Row {
+                contender: subject.contender,
+                figures: subject.figures,
+            })
+            .collect(),
     };
     report::print(&run);
     report::write(&run, &output, CHART)?;
@@ -204,13 +207,37 @@ struct Placement {
     all: Vec<usize>,
 }
 
-/// A progress line's prefix: which server of how many.
-struct Progress(String);
+/// A running server and its figures so far.
+struct Subject {
+    contender: Contender,
+    server: Server,
+    address: SocketAddr,
+    figures: Figures,
+}
 
-impl Progress {
-    fn say(&self, what: impl std::fmt::Display) {
-        eprintln!("{} {what}", self.0);
+impl Subject {
+    fn name(&self) -> &'static str {
+        self.contender.name
     }
+
+    /// `error`, saying which server it concerns.
+    fn fail(&self, error: Error) -> Error {
+        Error::new(format!("{}: {error}", self.name()))
+    }
+
+    /// Records a figure taken once and says what it is.
+    fn record(&mut self, metric: Metric, value: f64) {
+        say(
+            metric.heading(),
+            format_args!("{}: {}", self.name(), metric.format(value)),
+        );
+        self.figures.insert(metric, Sample::once(value));
+    }
+}
+
+/// Prints a progress line for the step `step`.
+fn say(step: &str, what: impl std::fmt::Display) {
+    eprintln!("[{step}] {what}");
 }
 
 struct Bench<'a> {
@@ -222,56 +249,54 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
-    /// Every figure of one server.
-    fn measure(&self, contender: &Contender, progress: &Progress) -> Result<Figures, Error> {
-        let server = contender.start(&self.release)?;
-        let address = server.address()?;
-        progress.say(format_args!(
-            "listening on {address} (pid {})",
-            server.pid()
-        ));
-        let mut figures = Figures::new();
-        // Memory first, while the server's allocator holds nothing freed by
-        // the other loads.
-        let memory = self.memory(&server, address)?;
-        figures.insert(Metric::Memory, Sample::once(memory));
-        progress.say(format_args!(
-            "{} idle connections: {} KiB each",
-            self.idle_connections,
-            Metric::Memory.format(memory)
-        ));
-        self.one_connection(&server, address, &mut figures, progress)?;
-        self.fleet(&server, address, &mut figures, progress)?;
-
-        let (rates, _) = self.rounds(|| load::pump(address, self.settings.round))?;
-        let mib: Vec<f64> = rates.iter().map(|rate| rate / f64::from(1 << 20)).collect();
-        self.record(&mut figures, Metric::Pump, Sample::of(&mib), progress);
-        let (rates, _) = self.rounds(|| load::churn(address, self.settings.round))?;
-        self.record(
-            &mut figures,
-            Metric::ConnectionRate,
-            Sample::of(&rates),
-            progress,
+    /// Starts every server and measures its memory per idle connection
+    /// while it is new, before its allocator holds anything freed by the
+    /// other loads.
+    fn start_all(&self) -> Result<Vec<Subject>, Error> {
+        let step = Metric::Memory.heading();
+        say(
+            step,
+            format_args!(
+                "each server in turn: {} with {} connections",
+                Metric::Memory.description(),
+                self.idle_connections
+            ),
         );
-        Ok(figures)
-    }
-
-    fn record(&self, figures: &mut Figures, metric: Metric, sample: Sample, progress: &Progress) {
-        progress.say(format_args!(
-            "{}: {}",
-            metric.description(),
-            metric.format_sample(&sample)
-        ));
-        figures.insert(metric, sample);
+        let mut subjects = Vec::with_capacity(CONTENDERS.len());
+        for contender in CONTENDERS {
+            let server = contender
+                .start(&self.release)
+                .map_err(|error| Error::new(format!("{}: {error}", contender.name)))?;
+            let mut subject = Subject {
+                contender,
+                address: server.address()?,
+                server,
+                figures: Figures::new(),
+            };
+            say(
+                step,
+                format_args!(
+                    "{} listening on {} (pid {})",
+                    subject.name(),
+                    subject.address,
+                    subject.server.pid()
+                ),
+            );
+            let memory = self.memory(&subject).map_err(|error| subject.fail(error))?;
+            subject.record(Metric::Memory, memory);
+            subjects.push(subject);
+        }
+        Ok(subjects)
     }
 
     /// Resident KiB per idle connection.
-    fn memory(&self, server: &Server, address: std::net::SocketAddr) -> Result<f64, Error> {
+    fn memory(&self, subject: &Subject) -> Result<f64, Error> {
+        let server = &subject.server;
         // A first connection sets up whatever the server makes lazily.
-        PingPong::connect(address)?.run(self.settings.warm_up)?;
+        PingPong::connect(subject.address)?.run(self.settings.warm_up)?;
         settle(server)?;
         let before = server.resident_kib()?;
-        let idle = load::open_idle(address, self.idle_connections)?;
+        let idle = load::open_idle(subject.address, self.idle_connections)?;
         settle(server)?;
         let after = server.resident_kib()?;
         drop(idle);
@@ -279,112 +304,141 @@ impl Bench<'_> {
         Ok(after.saturating_sub(before) as f64 / self.idle_connections as f64)
     }
 
-    /// Round trips on one connection: on one CPU with the server's CPU
-    /// time, then on two, and the server's system calls.
-    fn one_connection(
-        &self,
-        server: &Server,
-        address: std::net::SocketAddr,
-        figures: &mut Figures,
-        progress: &Progress,
-    ) -> Result<(), Error> {
+    /// Round trips on one connection per server: on one CPU with the
+    /// server's CPU time, then on two, then the server's system calls.
+    fn one_connection(&self, subjects: &mut [Subject]) -> Result<(), Error> {
         let placement = &self.placement;
-        os::pin_process(server.pid(), &[placement.client])?;
         os::pin_current_thread(&[placement.client])?;
-        let mut ping = PingPong::connect(address)?;
-        ping.run(self.settings.warm_up)?;
-        let cpu_before = server.cpu_seconds()?;
-        let (rates, round_trips) = self.rounds(|| ping.run_for(self.settings.round))?;
-        let cpu_seconds = server.cpu_seconds()? - cpu_before;
-        self.record(
-            figures,
-            Metric::RoundTripsOneCpu,
-            Sample::of(&rates),
-            progress,
-        );
-        let cpu = Sample::once(cpu_seconds * 1e6 / round_trips as f64);
-        self.record(figures, Metric::CpuPerRoundTrip, cpu, progress);
+        pin_all(subjects, &[placement.client])?;
+        let mut pings = subjects
+            .iter()
+            .map(|subject| {
+                let mut ping = PingPong::connect(subject.address)?;
+                ping.run(self.settings.warm_up)?;
+                Ok(ping)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let cpu_before = cpu_seconds(subjects)?;
+        let round_trips =
+            self.interleaved(subjects, Metric::RoundTripsOneCpu, 1.0, |index, _| {
+                pings[index].run_for(self.settings.round)
+            })?;
+        for ((subject, before), round_trips) in subjects.iter_mut().zip(cpu_before).zip(round_trips)
+        {
+            let seconds = subject.server.cpu_seconds()? - before;
+            subject.record(Metric::CpuPerRoundTrip, seconds * 1e6 / round_trips as f64);
+        }
 
-        os::pin_process(server.pid(), &[placement.server])?;
-        ping.run(self.settings.warm_up)?;
-        let (rates, _) = self.rounds(|| ping.run_for(self.settings.round))?;
-        self.record(
-            figures,
-            Metric::RoundTripsTwoCpus,
-            Sample::of(&rates),
-            progress,
-        );
+        pin_all(subjects, &[placement.server])?;
+        for ping in &mut pings {
+            ping.run(self.settings.warm_up)?;
+        }
+        self.interleaved(subjects, Metric::RoundTripsTwoCpus, 1.0, |index, _| {
+            pings[index].run_for(self.settings.round)
+        })?;
 
         let traced = self.settings.traced_round_trips;
-        let calls = strace::per_round_trip(server.pid(), &self.scratch, || {
-            ping.run_paced(traced, TRACED_PAUSE)?;
-            Ok(traced)
-        })?;
-        self.record(
-            figures,
-            Metric::Syscalls,
-            Sample::once(calls.syscalls),
-            progress,
-        );
-        self.record(figures, Metric::Futex, Sample::once(calls.futex), progress);
-        drop(ping);
-        os::pin_process(server.pid(), &placement.all)?;
-        os::pin_current_thread(&placement.all)?;
-        settle(server)
-    }
-
-    /// Round trips on 32 connections at once, and their system calls.
-    fn fleet(
-        &self,
-        server: &Server,
-        address: std::net::SocketAddr,
-        figures: &mut Figures,
-        progress: &Progress,
-    ) -> Result<(), Error> {
-        let mut fleet = Fleet::connect(address, FLEET)?;
-        fleet.run_each(self.settings.warm_up / FLEET as u64)?;
-        let (rates, _) = self.rounds(|| fleet.run_for(self.settings.round))?;
-        self.record(figures, Metric::RoundTrips32, Sample::of(&rates), progress);
-        let each = self.settings.traced_round_trips_each;
-        let calls = strace::per_round_trip(server.pid(), &self.scratch, || fleet.run_each(each))?;
-        self.record(
-            figures,
-            Metric::Syscalls32,
-            Sample::once(calls.syscalls),
-            progress,
-        );
-        self.record(
-            figures,
-            Metric::Futex32,
-            Sample::once(calls.futex),
-            progress,
-        );
-        drop(fleet);
-        settle(server)
-    }
-
-    /// Runs `round` once per round and returns the rate of each (what it
-    /// counted per second) and the total count.
-    fn rounds(
-        &self,
-        mut round: impl FnMut() -> Result<u64, Error>,
-    ) -> Result<(Vec<f64>, u64), Error> {
-        let mut rates = Vec::with_capacity(self.settings.rounds);
-        let mut total = 0;
-        for _ in 0..self.settings.rounds {
-            let started = Instant::now();
-            let count = round()?;
-            rates.push(count as f64 / started.elapsed().as_secs_f64());
-            total += count;
+        for (subject, ping) in subjects.iter_mut().zip(&mut pings) {
+            let calls = strace::per_round_trip(subject.server.pid(), &self.scratch, || {
+                ping.run_paced(traced, TRACED_PAUSE)?;
+                Ok(traced)
+            })
+            .map_err(|error| subject.fail(error))?;
+            subject.record(Metric::Syscalls, calls.syscalls);
+            subject.record(Metric::Futex, calls.futex);
         }
-        Ok((rates, total))
+        drop(pings);
+        os::pin_current_thread(&placement.all)?;
+        pin_all(subjects, &placement.all)?;
+        settle_all(subjects)
+    }
+
+    /// Round trips on 32 connections per server, and the server's system
+    /// calls.
+    fn fleet(&self, subjects: &mut [Subject]) -> Result<(), Error> {
+        let mut fleets = subjects
+            .iter()
+            .map(|subject| {
+                let mut fleet = Fleet::connect(subject.address, FLEET)?;
+                fleet.run_each(self.settings.warm_up / FLEET as u64)?;
+                Ok(fleet)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.interleaved(subjects, Metric::RoundTrips32, 1.0, |index, _| {
+            fleets[index].run_for(self.settings.round)
+        })?;
+        let each = self.settings.traced_round_trips_each;
+        for (subject, fleet) in subjects.iter_mut().zip(&mut fleets) {
+            let calls = strace::per_round_trip(subject.server.pid(), &self.scratch, || {
+                fleet.run_each(each)
+            })
+            .map_err(|error| subject.fail(error))?;
+            subject.record(Metric::Syscalls32, calls.syscalls);
+            subject.record(Metric::Futex32, calls.futex);
+        }
+        drop(fleets);
+        settle_all(subjects)
+    }
+
+    /// Runs `round` on every server once per round, taking the servers in
+    /// turn within a round, so that whatever else the machine does falls
+    /// on all of them alike. Records the median rate as `metric` (what
+    /// `round` counts per second, times `scale`) and returns what each
+    /// server's rounds counted in all.
+    fn interleaved(
+        &self,
+        subjects: &mut [Subject],
+        metric: Metric,
+        scale: f64,
+        mut round: impl FnMut(usize, &Subject) -> Result<u64, Error>,
+    ) -> Result<Vec<u64>, Error> {
+        let step = metric.heading();
+        let rounds = self.settings.rounds;
+        say(
+            step,
+            format_args!(
+                "{rounds} rounds of {} ms, the servers in turn: {}",
+                self.settings.round.as_millis(),
+                metric.description()
+            ),
+        );
+        let mut rates = vec![Vec::with_capacity(rounds); subjects.len()];
+        let mut totals = vec![0; subjects.len()];
+        for number in 1..=rounds {
+            let mut line = Vec::with_capacity(subjects.len());
+            for (index, subject) in subjects.iter().enumerate() {
+                let started = Instant::now();
+                let count = round(index, subject).map_err(|error| subject.fail(error))?;
+                let rate = count as f64 / started.elapsed().as_secs_f64() * scale;
+                rates[index].push(rate);
+                totals[index] += count;
+                line.push(format!("{} {}", subject.name(), metric.format(rate)));
+            }
+            say(
+                step,
+                format_args!("round {number}/{rounds}: {}", line.join(", ")),
+            );
+        }
+        let mut medians = Vec::with_capacity(subjects.len());
+        for (subject, rates) in subjects.iter_mut().zip(rates) {
+            let sample = Sample::of(&rates);
+            medians.push(format!(
+                "{} {}",
+                subject.name(),
+                metric.format_sample(&sample)
+            ));
+            subject.figures.insert(metric, sample);
+        }
+        say(step, format_args!("medians: {}", medians.join(", ")));
+        Ok(totals)
     }
 
     /// The load, in a sentence for the report.
     fn describe(&self) -> String {
         let settings = self.settings;
         format!(
-            "Load: {} rounds of {} ms per speed; {} idle connections for memory; \
+            "Load: {} rounds of {} ms per speed, the servers taking turns within each round; \
+             {} idle connections for memory; \
              strace over {} round trips on 1 connection, each after a {} ms pause, \
              and {} on each of {FLEET}; \
              pinned client on CPU {}, server on CPU {} for the 2-CPU round trips.",
@@ -398,6 +452,30 @@ impl Bench<'_> {
             self.placement.server
         )
     }
+}
+
+/// Lets every thread of every server run only on `cpus`.
+fn pin_all(subjects: &[Subject], cpus: &[usize]) -> Result<(), Error> {
+    for subject in subjects {
+        os::pin_process(subject.server.pid(), cpus).map_err(|error| subject.fail(error))?;
+    }
+    Ok(())
+}
+
+/// Each server's CPU time so far.
+fn cpu_seconds(subjects: &[Subject]) -> Result<Vec<f64>, Error> {
+    subjects
+        .iter()
+        .map(|subject| subject.server.cpu_seconds())
+        .collect()
+}
+
+/// Waits until no server uses CPU any more.
+fn settle_all(subjects: &[Subject]) -> Result<(), Error> {
+    for subject in subjects {
+        settle(&subject.server).map_err(|error| subject.fail(error))?;
+    }
+    Ok(())
 }
 
 /// Waits until the server uses no more CPU (its CPU time stays the same
