@@ -37,11 +37,11 @@ mod strace;
 mod targets;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::command::{Error, project_root, require, run};
+use crate::command::{Error, project_root, require, run, target_dir};
 use crate::server::Server;
 use crate::vendor;
 use figures::{Figures, Metric};
@@ -109,16 +109,6 @@ fn quick(flags: &[&str]) -> Result<bool, Error> {
     }
 }
 
-/// The directory of the build profile this binary belongs to
-/// (`TARGET/debug` or `TARGET/release`).
-fn profile_dir() -> Result<PathBuf, Error> {
-    let executable = std::env::current_exe()?;
-    executable
-        .parent()
-        .map(Path::to_path_buf)
-        .ok_or_else(|| Error::new("cannot tell where xtask's binary lives"))
-}
-
 /// Builds the servers and xtask in release mode, then measures.
 pub fn bench(flags: &[&str]) -> Result<(), Error> {
     let quick = quick(flags)?;
@@ -127,7 +117,7 @@ pub fn bench(flags: &[&str]) -> Result<(), Error> {
     }
     vendor::ensure()?;
     servers::build()?;
-    let release = profile_dir()?.with_file_name("release");
+    let release = target_dir()?.join("release");
     let mut command = Command::new(release.join("xtask"));
     command.arg("__bench").args(quick.then_some("--quick"));
     run(&mut command)
@@ -139,9 +129,10 @@ pub fn measure(flags: &[&str]) -> Result<(), Error> {
     let quick = quick(flags)?;
     let started = Instant::now();
     let settings = if quick { &QUICK } else { &FULL };
-    let release = profile_dir()?;
+    let target = target_dir()?;
+    let release = target.join("release");
     let output = if quick {
-        release.with_file_name("bench")
+        target.join("bench")
     } else {
         project_root().join("bench")
     };
@@ -176,6 +167,7 @@ pub fn measure(flags: &[&str]) -> Result<(), Error> {
     let run = Run {
         setting: setting(quick),
         load: bench.describe(),
+        cpus: bench.placement.all.len(),
         rows: subjects
             .into_iter()
             .map(|subject| Row {

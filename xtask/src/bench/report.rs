@@ -28,6 +28,8 @@ pub struct Run {
     pub setting: String,
     /// The load's parameters, in a sentence.
     pub load: String,
+    /// How many CPUs the run had.
+    pub cpus: usize,
     pub rows: Vec<Row>,
 }
 
@@ -266,7 +268,7 @@ fn generated(run: &Run, chart_name: &str) -> String {
     for judged in judged.iter().filter(|judged| !judged.note.is_empty()) {
         add(&format!("- {}: {}.\n", judged.subject, judged.note));
     }
-    for reading in targets::readings(&figures) {
+    for reading in targets::readings(&figures, run.cpus) {
         add(&format!("- {reading}\n"));
     }
     add(&format!("\n{END_OF_GENERATED}\n"));
@@ -313,6 +315,7 @@ mod tests {
         Run {
             setting: "Measured here.".to_string(),
             load: "Some load.".to_string(),
+            cpus: 2,
             rows,
         }
     }

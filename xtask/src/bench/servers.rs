@@ -50,11 +50,13 @@ pub const LOCAL: &str = "local_echo";
 pub const THREADS: &str = "echo_server";
 /// uvtcp awaited on another executor.
 pub const FOREIGN: &str = "foreign_echo";
+/// uvtcp with a loop per core.
+pub const MULTICORE: &str = "multicore_echo";
 /// std::net with a thread per connection.
 pub const STD_THREADS: &str = "std_threads";
 
 /// Every server, in the order of the tables.
-pub const CONTENDERS: [Contender; 8] = [
+pub const CONTENDERS: [Contender; 9] = [
     Contender {
         name: RAW,
         description: "raw libuv callbacks, `uv_try_write` first, one read buffer per loop (uv-sys/examples/raw_echo.rs): the ceiling",
@@ -94,6 +96,15 @@ pub const CONTENDERS: [Contender; 8] = [
     Contender {
         name: FOREIGN,
         description: "uvtcp sockets served by tasks on tokio's current-thread runtime: `recv_async` + `write_future` (uvtcp/examples/foreign_echo.rs)",
+        family: Family::Uvtcp,
+        program: Program::Example {
+            package: "uvtcp",
+            picks_port: true,
+        },
+    },
+    Contender {
+        name: MULTICORE,
+        description: "uvtcp, one loop per core, each with a reuse-port listener and local tasks (uvtcp/examples/multicore_echo.rs)",
         family: Family::Uvtcp,
         program: Program::Example {
             package: "uvtcp",

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::figures::{Figures, Metric};
-use super::servers::{FOREIGN, LOCAL, RAW, STD_THREADS, THREADS, TOKIO_CURRENT};
+use super::servers::{FOREIGN, LOCAL, MULTICORE, RAW, STD_THREADS, THREADS, TOKIO_CURRENT};
 
 /// What a target compares the achieved figure with.
 #[derive(Clone, Copy, Debug)]
@@ -113,24 +113,45 @@ pub const TARGETS: [Target; 10] = [
 ];
 
 /// The targets that one run's figures inform but cannot settle, each as a
-/// sentence with the figures it rests on.
-pub fn readings(figures: &BTreeMap<&str, Figures>) -> Vec<String> {
-    let shown = |server: &str, metric: Metric| {
+/// sentence with the figures it rests on; `cpus` is how many CPUs the run
+/// had.
+pub fn readings(figures: &BTreeMap<&str, Figures>, cpus: usize) -> Vec<String> {
+    let median = |server: &str, metric: Metric| {
         figures
             .get(server)
             .and_then(|figures| figures.get(&metric))
-            .map_or("not measured".to_string(), |sample| {
-                metric.format(sample.median)
-            })
+            .map(|sample| sample.median)
     };
-    vec![format!(
-        "Foreign executor, no futex call while the executor's thread is not asleep: \
-         `{FOREIGN}` makes {} futex calls per round trip with 32 connections, against {} \
-         with 1 connection, where the executor's thread sleeps on every round trip \
-         (strace counts every thread together, so a sleep cannot be told from a needless wake).",
-        shown(FOREIGN, Metric::Futex32),
-        shown(FOREIGN, Metric::Futex),
-    )]
+    let shown = |server: &str, metric: Metric| {
+        median(server, metric).map_or("not measured".to_string(), |value| metric.format(value))
+    };
+    let scaling = match (
+        median(MULTICORE, Metric::RoundTrips32),
+        median(LOCAL, Metric::RoundTrips32),
+    ) {
+        (Some(loops), Some(one)) if one > 0.0 => format!("{:.2} x", loops / one),
+        _ => "not measured against".to_string(),
+    };
+    vec![
+        format!(
+            "Foreign executor, no futex call while the executor's thread is not asleep: \
+             `{FOREIGN}` makes {} futex calls per round trip with 32 connections, against {} \
+             with 1 connection, where the executor's thread sleeps on every round trip \
+             (strace counts every thread together, so a sleep cannot be told from a needless \
+             wake).",
+            shown(FOREIGN, Metric::Futex32),
+            shown(FOREIGN, Metric::Futex),
+        ),
+        format!(
+            "Multi-core, round trips with 32 connections scale with the loops until the load \
+             generator is the limit: `{MULTICORE}` (a loop per CPU) makes {} round trips per second, \
+             {scaling} `{LOCAL}` (one loop). This run had {cpus} CPUs, shared by the server's \
+             loops and the load generator, whose one thread needs about a CPU of its own: it \
+             shows whether more loops still help when the client competes with them for the \
+             CPUs, not how far loops scale, which needs more CPUs than the client uses.",
+            shown(MULTICORE, Metric::RoundTrips32),
+        ),
+    ]
 }
 
 impl Target {
@@ -213,13 +234,14 @@ mod tests {
     use super::*;
     use crate::bench::stats::Sample;
 
+    fn figures(pairs: &[(Metric, f64)]) -> Figures {
+        pairs
+            .iter()
+            .map(|&(metric, value)| (metric, Sample::once(value)))
+            .collect()
+    }
+
     fn run(local: &[(Metric, f64)], raw: &[(Metric, f64)]) -> BTreeMap<&'static str, Figures> {
-        let figures = |pairs: &[(Metric, f64)]| {
-            pairs
-                .iter()
-                .map(|&(metric, value)| (metric, Sample::once(value)))
-                .collect::<Figures>()
-        };
         BTreeMap::from([(LOCAL, figures(local)), (RAW, figures(raw))])
     }
 
@@ -263,5 +285,28 @@ mod tests {
         let judged = TARGETS[5].judge(&figures);
         assert_eq!(judged.verdict.to_string(), "missed by 25%");
         assert_eq!(judged.required, ">= 1.00 x `raw_echo`");
+    }
+
+    #[test]
+    fn readings_give_the_figures_they_rest_on() {
+        let figures = BTreeMap::from([
+            (LOCAL, figures(&[(Metric::RoundTrips32, 50_000.0)])),
+            (MULTICORE, figures(&[(Metric::RoundTrips32, 75_000.0)])),
+            (FOREIGN, figures(&[(Metric::Futex, 4.0)])),
+        ]);
+        let readings = readings(&figures, 2);
+        assert!(
+            readings[0].contains(
+                "not measured futex calls per round trip with 32 connections, against 4.00"
+            ),
+            "{}",
+            readings[0]
+        );
+        assert!(
+            readings[1].contains("75.0k round trips per second, 1.50 x `local_echo`"),
+            "{}",
+            readings[1]
+        );
+        assert!(readings[1].contains("This run had 2 CPUs"));
     }
 }
