@@ -6,6 +6,7 @@ mod bench;
 mod codegen;
 mod command;
 mod demo;
+mod http_load;
 mod server;
 mod tidy;
 mod vendor;
@@ -24,6 +25,7 @@ commands:
   valgrind           run uv-handle's tests and the uvtcp leakcheck under valgrind
   ci                 everything CI checks: fmt, clippy, bindgen, vendor, tidy, test, valgrind, docs
   system-libuv       check the opt-in system libuv build (UV_SYS_USE_PKG_CONFIG=1)
+  http-load [--quick] load the hyper example on uvtcp and on tokio with wrk; print both rates
   demo               run the echo demo and print what happened
   bench              measure the echo servers of every layer and a std::net peer
   tidy               check the project's house rules";
@@ -53,6 +55,8 @@ fn run(args: &[&str]) -> Result<(), Error> {
         ["bench"] => bench::bench(),
         ["__std-echo"] => bench::std_echo(),
         ["system-libuv"] => system_libuv(),
+        ["http-load"] => http_load(false),
+        ["http-load", "--quick"] => http_load(true),
         ["tidy"] => tidy::check(&project_root()),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{HELP}");
@@ -63,6 +67,12 @@ fn run(args: &[&str]) -> Result<(), Error> {
             args.join(" ")
         ))),
     }
+}
+
+/// Prints the table of `http_load::hyper_vs_tokio`.
+fn http_load(quick: bool) -> Result<(), Error> {
+    println!("{}", http_load::hyper_vs_tokio(quick)?);
+    Ok(())
 }
 
 /// Vendors libuv when needed, then runs every test target and the doc tests.
