@@ -34,7 +34,8 @@ pub fn require_program(program: &str, debian_package: &str) {
 ///
 /// Cargo builds examples for `cargo test` only without a target filter, and
 /// `--all-targets` builds them as test harnesses, so the tests ask cargo
-/// for the real program.
+/// for the real program. Examples are built with uvtcp's `tokio` feature,
+/// which the ones using tokio's io traits (`hyper_server`) require.
 pub fn example_binary(name: &str) -> PathBuf {
     static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
     let mut built = BUILT
@@ -47,7 +48,8 @@ pub fn example_binary(name: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--package", "uvtcp", "--example", name])
+        .args(["build", "--package", "uvtcp", "--features", "tokio"])
+        .args(["--example", name])
         .args([
             "--message-format",
             "json-render-diagnostics",

@@ -130,6 +130,7 @@
 #![warn(missing_debug_implementations)]
 #![doc(test(attr(deny(warnings), allow(unused))))]
 
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 mod async_io;
 mod connect;
 mod error;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use uv_handle::{Completer, Completion, CompletionError, LoopRef, UvError, completion};
 
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 use crate::async_io::ShutdownState;
 use crate::error::{TcpErrData, canceled, forbid_blocking};
 use crate::future::Future;
@@ -59,6 +60,7 @@ pub struct TcpSocket {
     pub(crate) key: SocketKey,
     pub(crate) shared: Arc<SocketShared>,
     /// Where an async shutdown (`poll_close` / `poll_shutdown`) stands.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
     pub(crate) shutdown: ShutdownState,
 }
 
@@ -79,6 +81,7 @@ impl TcpSocket {
             io_task,
             key,
             shared,
+            #[cfg(any(feature = "tokio", feature = "futures-io"))]
             shutdown: ShutdownState::default(),
         }
     }

@@ -164,10 +164,13 @@ pub fn measure(flags: &[&str]) -> Result<(), Error> {
     bench.interleaved(&mut subjects, Metric::ConnectionRate, 1.0, |_, subject| {
         load::churn(subject.address, settings.round)
     })?;
+    say("http", "hyper_server on uvtcp and on tokio under wrk");
+    let http = crate::http_load::hyper_vs_tokio(quick)?;
     let run = Run {
         setting: setting(quick),
         load: bench.describe(),
         cpus: bench.placement.all.len(),
+        http,
         rows: subjects
             .into_iter()
             .map(|subject| Row {

@@ -6,6 +6,7 @@ mod bench;
 mod codegen;
 mod command;
 mod demo;
+mod http_load;
 mod server;
 mod tidy;
 mod vendor;
@@ -26,6 +27,7 @@ commands:
   ci                 everything CI checks: fmt, clippy, bindgen, vendor, tidy, test, valgrind, docs,
                      bench --quick
   system-libuv       check the opt-in system libuv build (UV_SYS_USE_PKG_CONFIG=1)
+  http-load [--quick] load the hyper example on uvtcp and on tokio with wrk; print both rates
   demo               run the echo demo and print what happened
   bench [--quick]    measure the echo servers of every layer against tokio and std::net peers
                      and write bench/RESULTS.md (--quick: a short run that checks the bench)
@@ -59,6 +61,8 @@ fn run(args: &[&str]) -> Result<(), Error> {
         ["__tokio-current-echo"] => bench::peers::tokio_echo(Scheduler::CurrentThread),
         ["__tokio-multi-echo"] => bench::peers::tokio_echo(Scheduler::MultiThread),
         ["system-libuv"] => system_libuv(),
+        ["http-load"] => http_load(false),
+        ["http-load", "--quick"] => http_load(true),
         ["tidy"] => tidy::check(&project_root()),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{HELP}");
@@ -69,6 +73,12 @@ fn run(args: &[&str]) -> Result<(), Error> {
             args.join(" ")
         ))),
     }
+}
+
+/// Prints the table of `http_load::hyper_vs_tokio`.
+fn http_load(quick: bool) -> Result<(), Error> {
+    println!("{}", http_load::hyper_vs_tokio(quick)?);
+    Ok(())
 }
 
 /// Vendors libuv when needed, then runs every test target and the doc tests.

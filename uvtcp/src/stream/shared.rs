@@ -145,6 +145,7 @@ impl SocketShared {
     }
 
     /// Registers a task to wake when the write queue shrinks.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
     pub(crate) fn add_write_waker(&self, waker: &Waker) {
         let mut wakers = self
             .write_wakers

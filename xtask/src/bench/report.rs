@@ -31,6 +31,8 @@ pub struct Run {
     /// How many CPUs the run had.
     pub cpus: usize,
     pub rows: Vec<Row>,
+    /// hyper on uvtcp against hyper on tokio under wrk: a markdown table.
+    pub http: String,
 }
 
 impl Run {
@@ -176,6 +178,9 @@ pub fn print(run: &Run) {
         print!("{}", ratio_table(Style::Text, run, base));
     }
     println!();
+    println!("HTTP/1.1 under wrk (hyper_server on uvtcp local tasks and on tokio current-thread):");
+    print!("{}", run.http);
+    println!();
     println!("targets:");
     let figures = run.figures_by_name();
     for target in TARGETS {
@@ -216,6 +221,11 @@ fn generated(run: &Run, chart_name: &str) -> String {
         &servers,
         2,
     ));
+    add("\n## HTTP/1.1 under wrk\n\n");
+    add(
+        "`examples/hyper_server.rs` serves the same hyper service on uvtcp local tasks and on tokio's current-thread runtime, each loaded by `wrk` in turn.\n\n",
+    );
+    add(&run.http);
     add("\n## Figures\n\n");
     for metric in Metric::ALL {
         add(&format!(
@@ -317,6 +327,7 @@ mod tests {
             load: "Some load.".to_string(),
             cpus: 2,
             rows,
+            http: "| a | b |\n".to_string(),
         }
     }
 
