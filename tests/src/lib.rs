@@ -323,3 +323,9 @@ pub fn accept_and_answer(
     t!(sock.write(reply));
     let _ = kill.send(None);
 }
+
+/// The code of the workspace README, compiled (and, where it ends by itself,
+/// run) as doc tests, so the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
