@@ -4,6 +4,7 @@
 //! with a clear message instead of hanging the test binary. Ports always come
 //! from the operating system (port 0), never from a fixed number.
 
+pub mod kernel;
 pub mod programs;
 
 use std::future::Future as StdFuture;
