@@ -34,7 +34,7 @@ pub(crate) fn close_gracefully(
         .close_timeout()
         .and_then(|timeout| start_close_timer(event_loop, &socket, timeout, &report));
     let closing = Rc::clone(&socket);
-    writing::shutdown(&socket, move |outcome| {
+    let finish = move |outcome: Result<(), UvError>| {
         drop(timer);
         closing.tcp.close();
         let outcome = match closing.shared.write_error() {
@@ -44,7 +44,14 @@ pub(crate) fn close_gracefully(
         if let Some(report) = report.borrow_mut().take() {
             report.complete(outcome);
         }
-    });
+    };
+    if socket.shut_down.get() {
+        // The owner's `shutdown` sent the FIN already; libuv would refuse a
+        // second one with `ENOTCONN`.
+        finish(Ok(()));
+    } else {
+        writing::shutdown(&socket, finish);
+    }
 }
 
 /// Arms the close timeout: when it fires, the connection is reset and the
@@ -59,10 +66,13 @@ fn start_close_timer(
     let socket = Rc::downgrade(socket);
     let report = Rc::clone(report);
     let started = timer.start(timeout, Duration::ZERO, move |_| {
+        // Taken first: the reset fails the shutdown the close waits for,
+        // whose callback would otherwise report `ECANCELED`.
+        let report = report.borrow_mut().take();
         if let Some(socket) = socket.upgrade() {
             let _ = reset(&socket);
         }
-        if let Some(report) = report.borrow_mut().take() {
+        if let Some(report) = report {
             report.complete(Err(UvError::ETIMEDOUT.into()));
         }
     });
@@ -82,11 +92,13 @@ pub(crate) fn close_with_reset(event_loop: &LoopRef, key: SocketKey) -> Result<(
 /// Resets the connection: held writes and those in libuv fail with
 /// `ECANCELED`, and the handle closes.
 fn reset(socket: &LoopSocket) -> Result<(), UvError> {
-    writing::fail_held(socket, UvError::ECANCELED);
     let result = socket.tcp.close_reset();
     if result.is_err() {
         socket.tcp.close();
     }
+    // After the reset: a held shutdown hears here that it failed, and the
+    // graceful close waiting for it would close the handle with a FIN.
+    writing::fail_held(socket, UvError::ECANCELED);
     result
 }
 

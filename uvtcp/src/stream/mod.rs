@@ -36,11 +36,14 @@ pub(crate) struct LoopSocket {
     next_waiter: Cell<u64>,
     /// Bytes handed to libuv write requests and not yet written.
     in_flight: Cell<usize>,
-    /// libuv write requests issued, and completed (they complete in order).
-    issued: Cell<u64>,
-    completed: Cell<u64>,
+    /// Writes accepted, and writes settled (done or failed, whether taken
+    /// at once, by libuv or held first); they settle in the order accepted.
+    accepted: Cell<u64>,
+    settled: Cell<u64>,
     held: RefCell<VecDeque<Held>>,
     flushes: RefCell<VecDeque<FlushWaiter>>,
+    /// A shutdown sent the FIN.
+    shut_down: Cell<bool>,
 }
 
 /// A pending one-shot read (`read` / `read_future`).
@@ -64,10 +67,11 @@ pub(crate) fn register(
         waiters: RefCell::new(VecDeque::new()),
         next_waiter: Cell::new(0),
         in_flight: Cell::new(0),
-        issued: Cell::new(0),
-        completed: Cell::new(0),
+        accepted: Cell::new(0),
+        settled: Cell::new(0),
         held: RefCell::new(VecDeque::new()),
         flushes: RefCell::new(VecDeque::new()),
+        shut_down: Cell::new(false),
     });
     Ok((key, shared))
 }

@@ -11,6 +11,12 @@
 //! Above the write buffer limit, writes (and a shutdown behind them) wait
 //! here, in call order, until libuv's queue drains below it: nothing blocks
 //! a thread, on the loop or elsewhere.
+//!
+//! A shutdown also waits here, not in libuv, until libuv's queue is empty:
+//! libuv refuses `uv_tcp_close_reset` while a shutdown is pending, and a
+//! graceful close that times out must still be able to reset the
+//! connection, so that its peer sees a reset rather than a clean end of a
+//! cut stream.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -35,7 +41,7 @@ pub(crate) enum Held {
 
 /// A flush waiting for the writes queued before it.
 pub(crate) struct FlushWaiter {
-    /// Resolved once this many libuv writes have completed.
+    /// Resolved once this many writes have settled.
     target: u64,
     completer: Completer<Outcome>,
 }
@@ -49,6 +55,7 @@ pub(crate) fn write(
     pending: impl FnOnce() -> Completer<Outcome>,
 ) -> Option<Outcome> {
     let length = data.len();
+    socket.accepted.set(socket.accepted.get() + 1);
     if !admits(socket, length) {
         socket.held.borrow_mut().push_back(Held::Write {
             data,
@@ -97,17 +104,14 @@ fn issue(
     // Bytes the kernel took are no longer queued.
     socket.shared.written_out(written);
     socket.in_flight.set(socket.in_flight.get() + remainder);
-    socket.issued.set(socket.issued.get() + 1);
     let completer = pending();
     let weak = Rc::downgrade(socket);
     let shared = Arc::clone(&socket.shared);
     socket.tcp.write_from(data, written, move |outcome| {
         if let Some(socket) = weak.upgrade() {
             socket.in_flight.set(socket.in_flight.get() - remainder);
-            socket.completed.set(socket.completed.get() + 1);
             settle(&socket, remainder, outcome);
             completer.complete(outcome.map_err(TcpErrData::from));
-            resolve_flushes(&socket);
             release_held(&socket);
         } else {
             if let Err(error) = outcome {
@@ -120,31 +124,33 @@ fn issue(
     None
 }
 
-/// Accounts for a write of `length` bytes that is over.
+/// Accounts for a write whose last `length` bytes are over.
 fn settle(socket: &LoopSocket, length: usize, outcome: Result<(), UvError>) {
+    socket.settled.set(socket.settled.get() + 1);
     if let Err(error) = outcome {
         socket.shared.record_write_error(error);
     }
     socket.shared.written_out(length);
 }
 
-/// Lets held writes (and a held shutdown) go, in order, while the limit
-/// admits them.
+/// Lets held writes go, in order, while the limit admits them, and a held
+/// shutdown once libuv has no write left; then resolves the flushes that
+/// are due.
 fn release_held(socket: &Rc<LoopSocket>) {
     loop {
         let next = {
             let mut held = socket.held.borrow_mut();
+            let in_flight = socket.in_flight.get();
             let ready = match held.front() {
                 Some(Held::Write { data, .. }) => {
-                    let in_flight = socket.in_flight.get();
                     let limit = socket.shared.write_limit.load(Ordering::Relaxed);
                     in_flight == 0 || (limit > 0 && in_flight.saturating_add(data.len()) <= limit)
                 }
-                Some(Held::Shutdown(_)) => true,
+                Some(Held::Shutdown(_)) => in_flight == 0,
                 None => false,
             };
             if !ready {
-                return;
+                break;
             }
             held.pop_front()
         };
@@ -159,15 +165,27 @@ fn release_held(socket: &Rc<LoopSocket>) {
                 }
             }
             Some(Held::Shutdown(on_done)) => socket.tcp.shutdown(on_done),
-            None => return,
+            None => break,
         }
     }
+    resolve_flushes(socket);
 }
 
-/// Shuts the write side down after the writes queued before, held or not.
-pub(crate) fn shutdown(socket: &LoopSocket, on_done: impl FnOnce(Result<(), UvError>) + 'static) {
+/// Shuts the write side down after the writes queued before, held or not:
+/// at once when libuv has none, otherwise once they are done.
+pub(crate) fn shutdown(
+    socket: &Rc<LoopSocket>,
+    on_done: impl FnOnce(Result<(), UvError>) + 'static,
+) {
+    let weak = Rc::downgrade(socket);
+    let on_done = move |outcome: Result<(), UvError>| {
+        if let (Ok(()), Some(socket)) = (outcome, weak.upgrade()) {
+            socket.shut_down.set(true);
+        }
+        on_done(outcome);
+    };
     let mut held = socket.held.borrow_mut();
-    if held.is_empty() {
+    if held.is_empty() && socket.in_flight.get() == 0 {
         drop(held);
         socket.tcp.shutdown(on_done);
     } else {
@@ -187,6 +205,7 @@ pub(crate) fn fail_held(socket: &LoopSocket, error: UvError) {
             Held::Shutdown(on_done) => on_done(Err(error)),
         }
     }
+    resolve_flushes(socket);
 }
 
 /// A flush: the result once every write queued before it is done, at once
@@ -196,10 +215,8 @@ pub(crate) fn flush(
     socket: &LoopSocket,
     pending: impl FnOnce() -> Completer<Outcome>,
 ) -> Option<Outcome> {
-    let held = socket.held.borrow().len() as u64;
-    // Held writes each become one libuv write (or none, if taken whole).
-    let target = socket.issued.get() + held;
-    if held == 0 && socket.completed.get() >= target {
+    let target = socket.accepted.get();
+    if socket.settled.get() >= target {
         return Some(first_error(socket));
     }
     socket.flushes.borrow_mut().push_back(FlushWaiter {
@@ -222,12 +239,7 @@ fn resolve_flushes(socket: &LoopSocket) {
         let due = {
             let mut flushes = socket.flushes.borrow_mut();
             match flushes.front() {
-                Some(waiter)
-                    if socket.completed.get() >= waiter.target
-                        && socket.held.borrow().is_empty() =>
-                {
-                    flushes.pop_front()
-                }
+                Some(waiter) if socket.settled.get() >= waiter.target => flushes.pop_front(),
                 _ => None,
             }
         };
