@@ -516,16 +516,33 @@ impl TcpSocket {
 
     /// Enables TCP keep-alive after `delay` of idleness, or disables it (`None`).
     ///
+    /// The delay is rounded up to whole seconds. A delay beyond `u64::MAX`
+    /// seconds (such as `Duration::MAX`) is taken as `u64::MAX` seconds;
+    /// the system refuses delays it cannot keep.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for a delay the system refuses (on Linux, above 32767
+    /// seconds).
+    ///
     /// ```
     /// # let (client, _server) = uvtcp::doc_support::pair();
     /// client.set_keepalive(Some(std::time::Duration::from_secs(60)))?;
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn set_keepalive(&self, delay: Option<Duration>) -> Result<(), TcpErrData> {
+        let delay = delay.map(keepalive_time);
         self.call(move |socket| socket.tcp.set_keepalive(delay))
     }
 
     /// Enables TCP keep-alive with the idle time, probe interval and probe count.
+    ///
+    /// Times are rounded up to whole seconds and taken as `u64::MAX`
+    /// seconds beyond that, as in [`set_keepalive`](Self::set_keepalive).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for a count of zero or a time the system refuses.
     ///
     /// ```
     /// use std::time::Duration;
@@ -539,6 +556,7 @@ impl TcpSocket {
         interval: Duration,
         count: u32,
     ) -> Result<(), TcpErrData> {
+        let (idle, interval) = (keepalive_time(idle), keepalive_time(interval));
         self.call(move |socket| socket.tcp.set_keepalive_ex(idle, interval, count))
     }
 
@@ -624,6 +642,13 @@ impl TcpSocket {
     pub fn close_reset(self) -> Result<(), TcpErrData> {
         self.call_on_loop(close::close_with_reset)
     }
+}
+
+/// A keep-alive time libuv can take: libuv counts whole seconds, rounding
+/// up, which overflows past `u64::MAX` seconds (`Duration::MAX`), so longer
+/// times are taken as `u64::MAX` seconds.
+fn keepalive_time(time: Duration) -> Duration {
+    time.min(Duration::from_secs(u64::MAX))
 }
 
 /// Runs a loop-side operation that may finish at once for a caller on
