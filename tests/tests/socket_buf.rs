@@ -308,3 +308,133 @@ fn socket_buf_moves_to_another_thread() {
         drop(client_buf);
     });
 }
+
+/// Runs `body` with `client_buf` in a local task on `iotask` (a loop
+/// thread, where blocking calls are refused) and returns what it returns.
+fn on_the_loop_thread<T: Send + 'static>(
+    iotask: &IoTask,
+    client_buf: TcpSocketBuf,
+    body: impl FnOnce(TcpSocketBuf) -> T + Send + 'static,
+) -> T {
+    iotask
+        .spawn_local(move || async move { body(client_buf) })
+        .get()
+}
+
+#[test]
+fn a_flush_refused_on_a_loop_thread_keeps_the_buffered_bytes() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (mut client_buf, server) = buffered_client(&iotask);
+        client_buf.write_all(b"kept").unwrap();
+        let (mut client_buf, refused) = on_the_loop_thread(&iotask, client_buf, |mut buffered| {
+            let refused = buffered.flush();
+            (buffered, refused)
+        });
+        let refused = refused.expect_err("a flush on a loop thread returned Ok");
+        assert_eq!(refused.kind(), std::io::ErrorKind::WouldBlock);
+        // Nothing was sent, and nothing was lost.
+        assert_eq!(server.read(200).unwrap_err().err_name, "ETIMEDOUT");
+        client_buf.flush().unwrap();
+        assert_eq!(t!(read_at_least(&server, 4)), b"kept");
+    });
+}
+
+#[test]
+fn a_write_refused_on_a_loop_thread_takes_nothing() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (mut client_buf, server) = buffered_client(&iotask);
+        // Nearly a full buffer: the next write needs a flush to make room.
+        client_buf.write_all(&[b'A'; 60 << 10]).unwrap();
+        let (client_buf, refused) = on_the_loop_thread(&iotask, client_buf, |mut buffered| {
+            let refused = buffered.write(&[b'B'; 10 << 10]);
+            (buffered, refused)
+        });
+        let refused = refused.expect_err("a write on a loop thread returned Ok");
+        assert_eq!(refused.kind(), std::io::ErrorKind::WouldBlock);
+        drop(client_buf);
+        // The bytes accepted before, and none of the refused write.
+        assert_eq!(t!(read_to_eof(&server)), vec![b'A'; 60 << 10]);
+    });
+}
+
+#[test]
+fn into_inner_on_a_loop_thread_still_sends_the_buffered_bytes() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (mut client_buf, server) = buffered_client(&iotask);
+        client_buf.write_all(b"pending, ").unwrap();
+        let client = on_the_loop_thread(&iotask, client_buf, |buffered| {
+            let client = buffered.into_inner();
+            // Written on the returned socket: after the buffered bytes.
+            drop(client.write_future("then raw"));
+            client
+        });
+        t!(client.close());
+        assert_eq!(t!(read_to_eof(&server)), b"pending, then raw");
+    });
+}
+
+#[test]
+fn dropping_a_socket_buf_on_a_loop_thread_sends_the_buffered_bytes() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (mut client_buf, server) = buffered_client(&iotask);
+        client_buf.write_all(b"sent by drop").unwrap();
+        on_the_loop_thread(&iotask, client_buf, drop);
+        assert_eq!(t!(read_to_eof(&server)), b"sent by drop");
+    });
+}
+
+#[test]
+fn a_write_failure_is_reported_by_every_flush_and_by_the_inner_socket() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (mut client_buf, server) = buffered_client(&iotask);
+        t!(server.close_reset());
+        // Let the reset arrive before writing.
+        thread::sleep(Duration::from_millis(100));
+        client_buf.write_all(b"into a reset connection").unwrap();
+        let first = client_buf
+            .flush()
+            .expect_err("a flush to a reset peer returned Ok");
+        assert!(
+            matches!(
+                first.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
+            "{first:?}"
+        );
+        let again = client_buf
+            .flush()
+            .expect_err("a second flush after a failed write returned Ok");
+        assert_eq!(again.kind(), first.kind());
+        // A write that needs room fails too, without taking its input.
+        let refused = client_buf
+            .write(&[0u8; 100 << 10])
+            .expect_err("a write needing a flush after a failure returned Ok");
+        assert_eq!(refused.kind(), first.kind());
+        client_buf.write_all(b"more").unwrap();
+        let client = client_buf.into_inner();
+        let error = client
+            .flush()
+            .expect_err("the inner socket's flush forgot the failure");
+        assert_eq!(std::io::Error::from(error).kind(), first.kind());
+    });
+}
+
+#[test]
+fn a_write_of_64_kib_or_more_is_sent_without_flush() {
+    bounded(10, || {
+        let iotask = new_iotask();
+        let (mut client_buf, server) = buffered_client(&iotask);
+        let payload = pattern(1 << 20, 21);
+        client_buf.write_all(&payload).unwrap();
+        assert_eq!(
+            Checksum::of(&t!(read_at_least(&server, payload.len()))),
+            Checksum::of(&payload)
+        );
+        drop(client_buf);
+    });
+}

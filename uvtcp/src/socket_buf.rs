@@ -3,17 +3,27 @@
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 
-use crate::error::TcpErrData;
+use crate::error::{TcpErrData, forbid_blocking};
 use crate::socket::TcpSocket;
 
-/// Writes at least this large are sent without waiting for `flush`.
+/// Once this many bytes are buffered they are sent without waiting for
+/// `flush`; a write that would go beyond it first waits for what was sent.
 const WRITE_BUFFER_SIZE: usize = 64 * 1024;
+
+/// What to use on a loop thread instead of the blocking writes.
+const INSTEAD: &str = "await `write_future` and `flush_future` on the socket instead";
 
 /// A buffered reader and writer over a [`TcpSocket`]. `Send`.
 ///
 /// Reads take whole chunks from the socket and hand them out byte by byte
 /// or line by line; writes collect in a buffer sent by `flush`,
 /// [`into_inner`](Self::into_inner) or drop (or once 64 KiB are pending).
+///
+/// No byte that `write` accepted is dropped: it stays in the buffer until
+/// it is handed to the socket, in order, and the socket then sends it or
+/// records why it could not. `flush` waits until every byte written so far
+/// is in the kernel and returns the first write error of the socket, every
+/// time it is called. `write` fails only without taking any of its input.
 ///
 /// ```
 /// use std::io::{BufRead, Write};
@@ -217,6 +227,12 @@ impl TcpSocketBuf {
     /// Flushes pending writes and returns the socket. Unread buffered bytes
     /// are dropped.
     ///
+    /// The pending writes are handed to the socket, in order, before any
+    /// write made on the returned socket, and waited for (except on a loop
+    /// thread, where nothing blocks). They are never lost silently: if they
+    /// fail, the returned socket's [`flush`](TcpSocket::flush) and
+    /// [`close`](TcpSocket::close) report the error.
+    ///
     /// ```
     /// use std::io::Write;
     /// # let (client, server) = uvtcp::doc_support::pair();
@@ -227,7 +243,11 @@ impl TcpSocketBuf {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_inner(mut self) -> TcpSocket {
-        let _ = self.flush_writes();
+        self.hand_over();
+        if !uv_handle::on_loop_thread() {
+            // A failure stays recorded in the socket for its flush or close.
+            let _ = self.socket().flush();
+        }
         self.socket
             .take()
             .expect("the socket is only taken by into_inner")
@@ -239,12 +259,23 @@ impl TcpSocketBuf {
             .expect("the socket is only taken by into_inner")
     }
 
-    fn flush_writes(&mut self) -> Result<(), TcpErrData> {
-        if self.write_buffer.is_empty() {
-            return Ok(());
+    /// Hands the buffered writes to the socket, in order, without waiting.
+    /// From then on the socket sends them or records why it could not; its
+    /// flush and close report that.
+    fn hand_over(&mut self) {
+        if !self.write_buffer.is_empty() {
+            let pending = std::mem::take(&mut self.write_buffer);
+            drop(self.socket().write_future(pending));
         }
-        let pending = std::mem::take(&mut self.write_buffer);
-        self.socket().write(pending)
+    }
+
+    /// Sends the buffered writes and waits until every byte written so far
+    /// is in the kernel; the first write error of the socket otherwise. On
+    /// a loop thread it fails with `EAGAIN` and keeps the buffer.
+    fn flush_writes(&mut self) -> Result<(), TcpErrData> {
+        forbid_blocking("TcpSocketBuf::flush", INSTEAD)?;
+        self.hand_over();
+        self.socket().flush()
     }
 }
 
@@ -271,10 +302,21 @@ impl BufRead for TcpSocketBuf {
 }
 
 impl Write for TcpSocketBuf {
+    /// Buffers `bytes`. When they would take the buffer beyond 64 KiB, it
+    /// first waits until what was buffered before is in the kernel; once
+    /// 64 KiB are buffered they are sent without waiting.
+    ///
+    /// An error means that none of `bytes` was taken: `EAGAIN` on a loop
+    /// thread, or the error of the flush that had to make room (a write
+    /// error of the socket, such as `EPIPE`).
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        forbid_blocking("TcpSocketBuf::write", INSTEAD)?;
+        if self.write_buffer.len() + bytes.len() > WRITE_BUFFER_SIZE {
+            self.flush_writes()?;
+        }
         self.write_buffer.extend_from_slice(bytes);
         if self.write_buffer.len() >= WRITE_BUFFER_SIZE {
-            self.flush_writes()?;
+            self.hand_over();
         }
         Ok(bytes.len())
     }
@@ -285,11 +327,11 @@ impl Write for TcpSocketBuf {
 }
 
 impl Drop for TcpSocketBuf {
+    /// Hands the pending writes to the socket without blocking (also on a
+    /// loop thread); the socket's graceful close then sends them.
     fn drop(&mut self) {
-        if self.socket.is_some() && !self.write_buffer.is_empty() {
-            // On a loop thread a blocking write is refused; queue it instead.
-            let pending = std::mem::take(&mut self.write_buffer);
-            drop(self.socket().write_future(pending));
+        if self.socket.is_some() {
+            self.hand_over();
         }
     }
 }
