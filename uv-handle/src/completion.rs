@@ -73,6 +73,7 @@ pub struct Completer<T> {
 }
 
 /// The receiving half: waits for the value.
+#[must_use = "dropping a Completion gives up on its value: the operation learns that nobody waits"]
 pub struct Completion<T> {
     shared: Arc<Shared<T>>,
 }

@@ -12,7 +12,8 @@ use uv_handle::TaskResult;
 /// operation such as [`TcpSocket::write_future`](crate::TcpSocket::write_future).
 ///
 /// Block on it with [`get`](Future::get), or `.await` it on any executor.
-/// Dropping it is safe: the operation goes on and its result is discarded.
+/// Dropping it is safe: the operation goes on and its result is discarded
+/// (say so with `drop`: the type is `#[must_use]`).
 ///
 /// ```
 /// let ready = uvtcp::Future::from_value(42);
@@ -20,6 +21,8 @@ use uv_handle::TaskResult;
 /// assert_eq!(ready.get(), 42);
 /// ```
 #[doc(alias = "future")]
+#[must_use = "the operation goes on, but its result (a write error, a received chunk) is lost \
+              with the future; `drop` it to say so"]
 pub struct Future<T> {
     state: State<T>,
 }
@@ -102,8 +105,9 @@ impl<T> Future<T> {
     /// # Panics
     ///
     /// When called on a loop thread (inside a local task), even for a ready
-    /// value: waiting there would stall the loop that must produce it. `.await` the future there instead. Re-raises
-    /// the panic of a local task ([`IoTask::spawn_local`](crate::IoTask::spawn_local)).
+    /// value: waiting there would stall the loop that must produce it.
+    /// `.await` the future there instead. Re-raises the panic of a local
+    /// task ([`IoTask::spawn_local`](crate::IoTask::spawn_local)).
     ///
     /// ```
     /// assert_eq!(uvtcp::Future::from_value(1).get(), 1);

@@ -17,7 +17,8 @@ use crate::stream::{self, SocketKey};
 /// [`TcpSocket::read_start`](crate::TcpSocket::read_start): each receive
 /// returns the next chunk of bytes in order. `Send`.
 ///
-/// Dropping the port without `read_stop` acts as `read_stop`. As an
+/// Dropping the port without `read_stop` acts as `read_stop`, so a port
+/// that is not kept stops at once (`#[must_use]`). As an
 /// iterator it yields chunks and ends at `EOF` (which it does not yield);
 /// another error is yielded once, then it ends.
 ///
@@ -31,6 +32,7 @@ use crate::stream::{self, SocketKey};
 /// # Ok::<(), uvtcp::TcpErrData>(())
 /// ```
 #[doc(alias = "comm::port")]
+#[must_use = "dropping a ReadPort stops the read it started"]
 pub struct ReadPort {
     io_task: IoTask,
     key: SocketKey,
@@ -75,8 +77,6 @@ impl ReadPort {
         Ok(())
     }
 
-    /// Takes the next chunk or end if there is one; asks the loop to
-    /// resume reading when draining made room.
     /// Takes the next chunk or the end of the stream, if either is there;
     /// otherwise registers `waker` (if any) for the next change. Asks the
     /// loop to resume reading, after unlocking, when the port has room again.
@@ -187,11 +187,14 @@ impl ReadPort {
     ///
     /// ```
     /// # let (client, server) = uvtcp::doc_support::pair();
+    /// let io_task = uvtcp::IoTask::spawn()?;
     /// let port = server.read_start()?;
     /// client.write("async")?;
-    /// let chunk = uvtcp::Future::from_value(()).get(); // any executor can poll recv_async
-    /// # let _ = chunk;
-    /// assert_eq!(port.recv()?, b"async");
+    /// // Awaited in a local task here; any executor can poll it.
+    /// let chunk = io_task
+    ///     .spawn_local(move || async move { port.recv_async().await })
+    ///     .get()?;
+    /// assert_eq!(chunk, b"async");
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn recv_async(

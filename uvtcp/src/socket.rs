@@ -434,7 +434,7 @@ impl TcpSocket {
     ///
     /// ```
     /// # let (client, server) = uvtcp::doc_support::pair();
-    /// client.write_future("last words");
+    /// drop(client.write_future("last words"));
     /// client.close()?;
     /// assert_eq!(server.read(5000)?, b"last words");
     /// # Ok::<(), uvtcp::TcpErrData>(())
@@ -448,7 +448,7 @@ impl TcpSocket {
     ///
     /// ```
     /// # let (client, server) = uvtcp::doc_support::pair();
-    /// client.write_future("bye");
+    /// drop(client.write_future("bye"));
     /// client.close_future().get()?;
     /// assert_eq!(server.read(5000)?, b"bye");
     /// # Ok::<(), uvtcp::TcpErrData>(())
