@@ -8,10 +8,13 @@
 //! A peer that "never reads" is a `std::net::TcpStream` that is not read,
 //! so its kernel buffers fill and the uvtcp side keeps the rest queued.
 
+use std::future::Future as _;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
+use std::pin::{Pin, pin};
 use std::process::Command;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
+use std::task::{Context, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -562,5 +565,111 @@ fn close_after_a_shutdown_reports_that_everything_went_out() {
         t!(client.shutdown());
         assert_eq!(client.close(), Ok(()));
         assert_eq!(t!(read_to_eof(&server)), b"last words");
+    });
+}
+
+/// A waker that runs `on_wake` inside `wake`, on whatever thread wakes it:
+/// for a socket, the loop thread, in the middle of handling a read.
+struct InlineWaker<F>(F);
+
+impl<F: Fn() + Send + Sync + 'static> Wake for InlineWaker<F> {
+    fn wake(self: Arc<Self>) {
+        (self.0)();
+    }
+}
+
+fn inline_waker(on_wake: impl Fn() + Send + Sync + 'static) -> Waker {
+    Waker::from(Arc::new(InlineWaker(on_wake)))
+}
+
+#[test]
+fn a_waker_that_takes_from_the_port_inline_does_not_deadlock() {
+    bounded(20, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        let port = Arc::new(t!(server.read_start()));
+        let (taken_sender, taken) = mpsc::channel();
+        let waker_port = Arc::clone(&port);
+        // Takes the chunk at once, locking the socket's state: a wake made
+        // under that lock would deadlock the loop thread here.
+        let waker = inline_waker(move || {
+            let _ = taken_sender.send(waker_port.try_recv());
+        });
+        let mut receiving = pin!(port.recv_async());
+        let polled = receiving.as_mut().poll(&mut Context::from_waker(&waker));
+        assert!(polled.is_pending(), "a chunk arrived before it was sent");
+        t!(client.write("inline"));
+        let taken = taken
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the waker did not run: the loop thread is stuck");
+        assert_eq!(taken, Some(Ok(b"inline".to_vec())));
+        // The loop goes on.
+        t!(client.write("after"));
+        assert_eq!(
+            port.recv_timeout(Duration::from_secs(5)),
+            Ok(b"after".to_vec())
+        );
+    });
+}
+
+#[test]
+fn a_waker_that_reads_the_socket_inline_does_not_deadlock() {
+    bounded(20, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        let server = Arc::new(server);
+        let mut first = server.read_future(0);
+        let (next_sender, next) = mpsc::channel();
+        let waker_server = Arc::clone(&server);
+        // Starts the next read at once, on the loop thread that completed
+        // the first one: it locks the socket's state.
+        let waker = inline_waker(move || {
+            let _ = next_sender.send(waker_server.read_future(0));
+        });
+        let polled = Pin::new(&mut first).poll(&mut Context::from_waker(&waker));
+        assert!(polled.is_pending(), "a chunk arrived before it was sent");
+        t!(client.write("first"));
+        let second = next
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the waker did not run: the loop thread is stuck");
+        assert_eq!(first.get(), Ok(b"first".to_vec()));
+        t!(client.write("second"));
+        assert_eq!(second.get(), Ok(b"second".to_vec()));
+    });
+}
+
+#[test]
+fn a_port_drained_chunk_by_chunk_in_a_local_task_resumes_reading() {
+    bounded(20, || {
+        const TOTAL: usize = 256 << 10;
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        // One chunk at a time: every receive asks the loop, from the loop
+        // thread itself, to read again.
+        server.set_read_buffer_limit(0);
+        let writer = thread::spawn(move || {
+            for index in 0..TOTAL / BLOCK {
+                t!(client.write(block(index as u32)));
+            }
+            client
+        });
+        let received = iotask
+            .spawn_local(move || async move {
+                let port = t!(server.read_start());
+                let mut received = Vec::new();
+                while received.len() < TOTAL {
+                    received.extend(t!(port.recv_async().await));
+                }
+                received
+            })
+            .get();
+        let expected: Vec<u8> = (0..TOTAL / BLOCK)
+            .flat_map(|index| block(index as u32))
+            .collect();
+        assert!(
+            received == expected,
+            "the bytes arrived changed or out of order"
+        );
+        drop(writer.join().unwrap());
     });
 }
