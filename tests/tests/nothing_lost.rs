@@ -1,12 +1,18 @@
-//! Nothing lost, nothing stuck: queued writes and their errors are reported
-//! by `flush` and `close`; a graceful close is bounded by the close timeout
-//! and frees its descriptor; `write_future` never blocks under a write
-//! buffer limit, on a plain thread or in a local task; a one-shot read
+//! Nothing lost, nothing stuck (issue 8): queued writes and their errors
+//! are reported by `flush` and `close`, and `close` returns only once a
+//! reading peer has every byte; a graceful close is bounded by the close
+//! timeout, resets the peer and frees its descriptor and its loop thread;
+//! `write_future` never blocks under a write buffer limit, on a plain
+//! thread, on a single-threaded executor or in a local task; a one-shot read
 //! pending across a port's start and stop gets the port's leftover; setters
-//! and `close_reset` do the real thing on a loop thread.
+//! and `close_reset` do the real thing on a loop thread; a waker that polls
+//! inline does not deadlock the loop.
 //!
 //! A peer that "never reads" is a `std::net::TcpStream` that is not read,
 //! so its kernel buffers fill and the uvtcp side keeps the rest queued.
+//! Descriptors and threads are checked one by one through `/proc`
+//! ([`uvtcp_tests::kernel`]), since the tests of this binary run in
+//! parallel and counts of the whole process would see them come and go.
 
 use std::future::Future as _;
 use std::io::{ErrorKind, Read};
@@ -14,7 +20,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::pin::{Pin, pin};
 use std::process::Command;
 use std::sync::{Arc, mpsc};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -416,6 +422,69 @@ fn write_futures_over_the_write_limit_return_at_once_in_a_local_task() {
         assert_resolve_ok_in_order(futures);
         drop(client);
         reader.join().expect("the peer's checks");
+    });
+}
+
+/// Polls `first` and `second` together on the caller's executor.
+async fn join<A, B>(first: A, second: B) -> (A::Output, B::Output)
+where
+    A: std::future::Future,
+    B: std::future::Future,
+{
+    let (mut first, mut second) = (pin!(first), pin!(second));
+    let (mut first_output, mut second_output) = (None, None);
+    std::future::poll_fn(move |context| {
+        if first_output.is_none() {
+            if let Poll::Ready(output) = first.as_mut().poll(context) {
+                first_output = Some(output);
+            }
+        }
+        if second_output.is_none() {
+            if let Poll::Ready(output) = second.as_mut().poll(context) {
+                second_output = Some(output);
+            }
+        }
+        if first_output.is_none() || second_output.is_none() {
+            return Poll::Pending;
+        }
+        let outputs = (first_output.take(), second_output.take());
+        Poll::Ready((outputs.0.expect("checked"), outputs.1.expect("checked")))
+    })
+    .await
+}
+
+#[test]
+fn write_futures_over_the_write_limit_leave_a_single_threaded_executor_free() {
+    bounded(60, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        client.set_write_buffer_limit(LIMIT);
+        let total = HEAD + BLOCKS as usize * BLOCK;
+        // One thread polls both: a write_future that blocked its thread
+        // until the queue drained would never let the reader run.
+        let writer = async {
+            let mut futures = vec![client.write_future(vec![0xee; HEAD])];
+            futures.extend((0..BLOCKS).map(|index| client.write_future(block(index))));
+            for future in futures {
+                future.await?;
+            }
+            Ok::<(), TcpErrData>(())
+        };
+        let reader = async {
+            let port = server.read_start()?;
+            let mut received = Checksum::new();
+            while received.n_bytes() < total as u64 {
+                received.update(&port.recv_async().await?);
+            }
+            Ok::<Checksum, TcpErrData>(received)
+        };
+        let (written, received) = block_on(join(writer, reader));
+        assert_eq!(written, Ok(()));
+        let mut expected = Checksum::of(&vec![0xee; HEAD]);
+        for index in 0..BLOCKS {
+            expected.update(&block(index));
+        }
+        assert_eq!(received, Ok(expected));
     });
 }
 
