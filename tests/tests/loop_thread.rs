@@ -195,7 +195,7 @@ fn dropping_a_socket_inside_a_local_task_sends_every_byte_then_eof() {
             let other_loop = new_iotask();
             let socket_loop = if same_loop { &task_loop } else { &other_loop };
             let (client, server) = connected_pair(socket_loop);
-            let payload = pattern(8 << 20, 21);
+            let payload = pattern(16 << 20, 21);
             let expected = Checksum::of(&payload);
             let written = task_loop.spawn_local(move || async move {
                 // More than the kernel holds while the peer does not read.
@@ -205,7 +205,7 @@ fn dropping_a_socket_inside_a_local_task_sends_every_byte_then_eof() {
                 drop(server);
                 pending
             });
-            assert!(written.get(), "8 MiB fit in the kernel of an idle peer");
+            assert!(written.get(), "16 MiB fit in the kernel of an idle peer");
             let received = t!(read_to_eof(&client));
             assert_eq!(Checksum::of(&received), expected, "same loop: {same_loop}");
         }

@@ -13,13 +13,16 @@ use uvtcp_tests::*;
 
 const MIB: usize = 1 << 20;
 
+/// More than the kernel holds for a peer that does not read.
+const BIG: usize = 16 * MIB;
+
 /// The sizes of the writes that together send 32 MiB: two small ones the
-/// kernel takes whole, one of 8 MiB it takes in part, and the rest, which
-/// wait in the socket's queue.
+/// kernel takes whole, a big one it takes in part, and the rest, which wait
+/// in the socket's queue.
 fn write_sizes() -> Vec<usize> {
-    let mut sizes = vec![1024, 16 * 1024, 8 * MIB];
+    let mut sizes = vec![1024, 16 * 1024, BIG];
     let mut rest = 32 * MIB - sizes.iter().sum::<usize>();
-    for size in [3 * MIB, 5 * MIB + 17, MIB - 1, 7 * MIB] {
+    for size in [3 * MIB, 5 * MIB + 17, MIB - 1] {
         sizes.push(size);
         rest -= size;
     }
@@ -107,12 +110,15 @@ fn a_32_mib_burst_to_a_peer_that_does_not_read_arrives_whole_and_in_order() {
         // The two small writes went to the kernel whole, with nothing queued.
         assert_eq!(queued.ready_at_once[..2], [true, true]);
         assert_eq!(queued.queue_sizes[..2], [0, 0]);
-        // The kernel took part of the 8 MiB write; the rest is queued.
-        assert!(!queued.ready_at_once[2], "the kernel took 8 MiB whole");
+        // The kernel took part of the big write; the rest is queued.
+        assert!(
+            !queued.ready_at_once[2],
+            "the kernel took {BIG} bytes whole"
+        );
         let rest_of_big = queued.queue_sizes[2];
         assert!(
-            rest_of_big > 0 && rest_of_big < 8 * MIB,
-            "{rest_of_big} bytes of the 8 MiB write are queued: it was not taken in part"
+            rest_of_big > 0 && rest_of_big < BIG,
+            "{rest_of_big} bytes of the big write are queued: it was not taken in part"
         );
         // Behind it, every later write waits whole and is counted whole.
         assert!(
@@ -167,8 +173,8 @@ fn writes_held_above_the_write_limit_go_out_in_order() {
         let (client, server) = connected_pair(&iotask);
         server.set_write_buffer_limit(MIB);
         let server = Arc::new(server);
-        let mut sizes = vec![8 * MIB];
-        sizes.extend([2 * MIB; 12]);
+        let mut sizes = vec![BIG];
+        sizes.extend([2 * MIB; 8]);
         let payload = pattern(32 * MIB, 33);
         let expected = Checksum::of(&payload);
         let queued = queue_on_loop(&iotask, Arc::clone(&server), cut(&payload, &sizes));
@@ -176,7 +182,7 @@ fn writes_held_above_the_write_limit_go_out_in_order() {
         // The first write exceeds the limit but goes alone, in part to the
         // kernel; the others are held back, each counted as queued.
         assert!(queued.ready_at_once.iter().all(|ready| !ready));
-        assert!(queued.queue_sizes[0] < 8 * MIB);
+        assert!(queued.queue_sizes[0] < BIG);
         assert_eq!(
             queued.queue_sizes[1..],
             counted_whole(queued.queue_sizes[0], &sizes[1..])
