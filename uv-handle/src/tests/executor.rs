@@ -208,6 +208,33 @@ fn a_wake_from_another_thread_crosses_through_the_queue() {
 }
 
 #[test]
+fn a_wake_from_another_loops_thread_crosses_to_the_tasks_loop() {
+    let first = t!(IoTask::spawn());
+    let second = t!(IoTask::spawn());
+    let here = first.clone();
+    let task = first.spawn_local(move || async move {
+        let (completer, value) = completion();
+        let (registered, now) = mpsc::channel();
+        // Completed by a task of another loop: its thread runs an executor
+        // too, but not this task's.
+        let other = second.spawn_local(move || async move {
+            t!(now.recv_timeout(timeout()));
+            completer.complete(thread::current().id());
+        });
+        let before = here.wakeups();
+        let completed_on = t!(await_registered(value, registered).await);
+        t!(other.await).unwrap_or_else(|payload| resume_unwind(payload));
+        (
+            completed_on != thread::current().id(),
+            here.wakeups() - before,
+        )
+    });
+    let (elsewhere, crossings) = output(task);
+    assert!(elsewhere);
+    assert!(crossings >= 1, "the wake did not reach the task's loop");
+}
+
+#[test]
 fn a_burst_of_wakes_from_other_threads_costs_one_poll() {
     let io_task = t!(IoTask::spawn());
     let stash: Arc<Mutex<Option<Waker>>> = Arc::default();
