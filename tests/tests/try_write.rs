@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use uvtcp::*;
 use uvtcp_tests::*;
@@ -359,5 +360,46 @@ fn writes_from_several_threads_and_a_task_are_never_interleaved() {
                 letter as char
             );
         }
+    });
+}
+
+/// Whether `future` is ready within `limit` (checked every millisecond).
+fn ready_within<T>(future: &Future<T>, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while !future.is_ready() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+#[test]
+fn a_flush_behind_held_writes_resolves_once_they_are_out() {
+    bounded(60, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        server.set_write_buffer_limit(MIB);
+        let payload = pattern(BIG + 1024, 51);
+        let expected = Checksum::of(&payload);
+        let big = server.write_future(&payload[..BIG]);
+        // Held behind the big write; once it is out, the kernel takes this
+        // one whole.
+        let small = server.write_future(&payload[BIG..]);
+        let flush = server.flush_future();
+        assert!(
+            !flush.is_ready(),
+            "a flush was ready before the peer read anything"
+        );
+        assert_eq!(checksum_of_next(&client, BIG + 1024), expected);
+        assert_eq!(big.get(), Ok(()));
+        assert_eq!(small.get(), Ok(()));
+        assert_eq!(server.write_queue_size(), 0);
+        assert!(
+            ready_within(&flush, Duration::from_secs(5)),
+            "the flush is still pending with every write it waits for done"
+        );
+        assert_eq!(flush.get(), Ok(()));
     });
 }
