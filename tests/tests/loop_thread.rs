@@ -157,6 +157,52 @@ fn a_local_task_connects_accepts_reads_and_writes_with_futures() {
 }
 
 #[test]
+fn one_shot_reads_and_ports_in_turn_in_a_task_keep_every_byte_in_order() {
+    bounded(60, || {
+        let iotask = new_iotask();
+        let (client, server) = connected_pair(&iotask);
+        let total = 8 << 20;
+        let payload = pattern(total, 22);
+        let expected = Checksum::of(&payload);
+        let writer = thread::spawn(move || {
+            for piece in payload.chunks(100_000) {
+                t!(client.write(piece));
+            }
+            client
+        });
+        let received = iotask.spawn_local(move || async move {
+            let mut received = Vec::with_capacity(total);
+            let mut round = 0;
+            while received.len() < total {
+                // A few one-shot reads (each leaving a chunk of read-ahead),
+                // then a port for a while, then one-shot reads again.
+                if round % 2 == 0 {
+                    for _ in 0..3 {
+                        if received.len() < total {
+                            received.extend(t!(server.read_future(READ_TIMEOUT_MS).await));
+                        }
+                    }
+                } else {
+                    let read_port = t!(server.read_start());
+                    for _ in 0..5 {
+                        if received.len() < total {
+                            received.extend(t!(read_port.recv_async().await));
+                        }
+                    }
+                    t!(server.read_stop(read_port));
+                }
+                round += 1;
+            }
+            received
+        });
+        let received = received.get();
+        let _client = writer.join().unwrap();
+        assert_eq!(received.len(), total);
+        assert_eq!(Checksum::of(&received), expected);
+    });
+}
+
+#[test]
 fn a_socket_of_another_io_task_works_from_a_local_task() {
     bounded(10, || {
         let task_loop = new_iotask();
