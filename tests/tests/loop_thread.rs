@@ -259,6 +259,40 @@ fn dropping_a_socket_inside_a_local_task_sends_every_byte_then_eof() {
 }
 
 #[test]
+fn close_future_in_a_task_reports_the_outcome_of_the_graceful_close() {
+    bounded(30, || {
+        let iotask = new_iotask();
+        // The peer reads everything: Ok once every byte and the FIN are out.
+        let (client, server) = connected_pair(&iotask);
+        let payload = pattern(16 << 20, 23);
+        let expected = Checksum::of(&payload);
+        let closed = iotask.spawn_local(move || async move {
+            drop(server.write_future(payload));
+            server.close_future().await
+        });
+        assert_eq!(Checksum::of(&t!(read_to_eof(&client))), expected);
+        assert_eq!(closed.get(), Ok(()));
+
+        // The peer never reads: the close timeout resets the connection.
+        let (client, server) = connected_pair(&iotask);
+        let closed = iotask.spawn_local(move || async move {
+            server.set_close_timeout(Some(Duration::from_millis(200)));
+            drop(server.write_future(pattern(16 << 20, 24)));
+            server.close_future().await
+        });
+        let error = closed
+            .get()
+            .expect_err("a close the peer never let finish was Ok");
+        assert_eq!(error.err_name, "ETIMEDOUT");
+        let mut end = Ok(());
+        while end.is_ok() {
+            end = client.read(READ_TIMEOUT_MS).map(drop);
+        }
+        assert_eq!(end.unwrap_err().err_name, "ECONNRESET");
+    });
+}
+
+#[test]
 fn a_local_task_spawns_tasks_on_its_own_loop_and_on_another() {
     bounded(10, || {
         let first = new_iotask();
