@@ -23,6 +23,7 @@ mod async_handle;
 mod completion;
 mod drop_order;
 mod drop_panics;
+mod executor;
 mod io_task;
 mod local_values;
 mod loop_watcher;
