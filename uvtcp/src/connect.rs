@@ -51,7 +51,9 @@ pub fn connect(input_ip: IpAddr, port: u16, iotask: &IoTask) -> ConnectResult {
 /// otherwise as [`connect`].
 ///
 /// ```
-/// # let (listener, io_task) = uvtcp::doc_support::listener();
+/// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+/// # let io_task = uvtcp::global_loop();
+/// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
 /// let port = listener.local_addr()?.port();
 /// let socket = uvtcp::connect_timeout("127.0.0.1".parse().unwrap(), port, &io_task, 5000).unwrap();
 /// # Ok::<(), uvtcp::TcpErrData>(())
@@ -74,7 +76,9 @@ pub fn connect_timeout(
 /// Dropping the future closes the connection once it is made.
 ///
 /// ```
-/// # let (listener, io_task) = uvtcp::doc_support::listener();
+/// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+/// # let io_task = uvtcp::global_loop();
+/// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
 /// let port = listener.local_addr()?.port();
 /// let pending = uvtcp::connect_future("127.0.0.1".parse().unwrap(), port, &io_task);
 /// let socket = pending.get().unwrap();
@@ -96,7 +100,9 @@ pub fn connect_future(input_ip: IpAddr, port: u16, iotask: &IoTask) -> Future<Co
 /// as `GenericConnectErr`.
 ///
 /// ```
-/// # let (listener, io_task) = uvtcp::doc_support::listener();
+/// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+/// # let io_task = uvtcp::global_loop();
+/// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
 /// let port = listener.local_addr()?.port();
 /// let socket = uvtcp::connect_host("localhost", port, &io_task, 5000).unwrap();
 /// assert!(socket.peer_addr()?.ip().is_loopback());

@@ -52,8 +52,11 @@ impl IoTask {
     /// Dropping the returned [`Future`] detaches the task: it runs on. A
     /// pending task keeps its loop alive. Inside a task, await the
     /// non-blocking operations (`read_future`, `write_future`,
-    /// `recv_async`, `accept_future`, `connect_future`); blocking calls fail
-    /// there with `EAGAIN`.
+    /// `recv_async`, `accept_future`, `connect_future`, `flush_future`,
+    /// `close_future`, [`sleep`](Self::sleep)); blocking calls fail there at
+    /// once with `EAGAIN`, whose message names the future to await instead.
+    /// Operations on sockets of this loop run at once, with no queue and no
+    /// wake-up; those of another `IoTask` cross to their own loop.
     ///
     /// # Panics
     ///

@@ -148,9 +148,6 @@ mod tokio_io;
 
 pub mod ip;
 
-#[doc(hidden)]
-pub mod doc_support;
-
 pub use connect::{connect, connect_future, connect_host, connect_timeout};
 pub use error::{TcpConnectErrData, TcpErrData, TcpListenErrData};
 pub use future::Future;

@@ -23,7 +23,12 @@ use crate::stream::{self, SocketKey};
 /// another error is yielded once, then it ends.
 ///
 /// ```
-/// # let (client, server) = uvtcp::doc_support::pair();
+/// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+/// # let io_task = uvtcp::global_loop();
+/// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+/// # let port = listener.local_addr().unwrap().port();
+/// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+/// # let server = listener.accept_timeout(10_000).unwrap();
 /// let port = server.read_start()?;
 /// client.write("a")?;
 /// drop(client);
@@ -138,7 +143,12 @@ impl ReadPort {
     /// thread.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// let port = server.read_start()?;
     /// client.write("x")?;
     /// assert_eq!(port.recv()?, b"x");
@@ -157,7 +167,12 @@ impl ReadPort {
     ///
     /// ```
     /// use std::time::Duration;
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// let port = server.read_start()?;
     /// assert_eq!(port.recv_timeout(Duration::from_millis(10)).unwrap_err().err_name, "ETIMEDOUT");
     /// # Ok::<(), uvtcp::TcpErrData>(())
@@ -170,7 +185,12 @@ impl ReadPort {
     /// The next chunk if one is already there; never blocks.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// let port = server.read_start()?;
     /// assert!(port.try_recv().is_none());
     /// # Ok::<(), uvtcp::TcpErrData>(())
@@ -186,7 +206,12 @@ impl ReadPort {
     /// Dropping the returned future loses nothing: chunks stay in the port.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// let io_task = uvtcp::IoTask::spawn()?;
     /// let port = server.read_start()?;
     /// client.write("async")?;

@@ -138,7 +138,12 @@ impl TcpSocket {
     /// `EALREADY` while another port of this socket is active.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// let port = server.read_start()?;
     /// client.write("hello")?;
     /// assert_eq!(port.recv()?, b"hello");
@@ -169,7 +174,12 @@ impl TcpSocket {
     /// `EINVAL` when `read_port` is not this socket's active port.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// let port = server.read_start()?;
     /// server.read_stop(port)?;
     /// # Ok::<(), uvtcp::TcpErrData>(())
@@ -193,7 +203,12 @@ impl TcpSocket {
     /// read errors such as `ECONNRESET`.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// assert_eq!(server.read(10).unwrap_err().err_name, "ETIMEDOUT");
     /// client.write("late")?;
     /// assert_eq!(server.read(5000)?, b"late");
@@ -256,7 +271,12 @@ impl TcpSocket {
     /// arrives for a dropped future is kept for the next read.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// let pending = server.read_future(5000);
     /// client.write("soon")?;
     /// assert_eq!(pending.get()?, b"soon");
@@ -282,7 +302,12 @@ impl TcpSocket {
     /// `ECANCELED` after `close_reset`, `EAGAIN` on a loop thread.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// client.write("bytes")?;
     /// client.write(vec![1, 2, 3])?;
     /// client.write(&b"more"[..])?;
@@ -307,7 +332,12 @@ impl TcpSocket {
     /// bytes are still delivered.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// let first = client.write_future("one ");
     /// let second = client.write_future("two");
     /// drop(first);
@@ -386,7 +416,12 @@ impl TcpSocket {
     /// own future was dropped); `EAGAIN` on a loop thread.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// drop(client.write_future("sent, then flushed"));
     /// client.flush()?;
     /// assert_eq!(client.write_queue_size(), 0);
@@ -402,7 +437,12 @@ impl TcpSocket {
     /// first of them that failed.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// drop(client.write_future("bytes"));
     /// client.flush_future().get()?;
     /// # Ok::<(), uvtcp::TcpErrData>(())
@@ -433,7 +473,12 @@ impl TcpSocket {
     /// thread.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// drop(client.write_future("last words"));
     /// client.close()?;
     /// assert_eq!(server.read(5000)?, b"last words");
@@ -447,7 +492,12 @@ impl TcpSocket {
     /// Like [`close`](Self::close), without blocking.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// drop(client.write_future("bye"));
     /// client.close_future().get()?;
     /// assert_eq!(server.read(5000)?, b"bye");
@@ -473,7 +523,12 @@ impl TcpSocket {
     /// 60 seconds.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// client.set_close_timeout(Some(std::time::Duration::from_secs(5)));
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
@@ -484,7 +539,12 @@ impl TcpSocket {
     /// The address of the peer.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// assert_eq!(client.peer_addr()?, server.local_addr()?);
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
@@ -495,7 +555,12 @@ impl TcpSocket {
     /// The local address of the socket.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// assert!(client.local_addr()?.ip().is_loopback());
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
@@ -506,7 +571,12 @@ impl TcpSocket {
     /// Enables or disables Nagle's algorithm (`TCP_NODELAY`).
     ///
     /// ```
-    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let _server = listener.accept_timeout(10_000).unwrap();
     /// client.set_nodelay(true)?;
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
@@ -526,7 +596,12 @@ impl TcpSocket {
     /// seconds).
     ///
     /// ```
-    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let _server = listener.accept_timeout(10_000).unwrap();
     /// client.set_keepalive(Some(std::time::Duration::from_secs(60)))?;
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
@@ -546,7 +621,12 @@ impl TcpSocket {
     ///
     /// ```
     /// use std::time::Duration;
-    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let _server = listener.accept_timeout(10_000).unwrap();
     /// client.set_keepalive_ex(Duration::from_secs(60), Duration::from_secs(10), 5)?;
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
@@ -566,7 +646,12 @@ impl TcpSocket {
     /// means one chunk at a time.
     ///
     /// ```
-    /// # let (_client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let _client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// server.set_read_buffer_limit(64 * 1024);
     /// ```
     pub fn set_read_buffer_limit(&self, bytes: usize) {
@@ -580,7 +665,12 @@ impl TcpSocket {
     /// Bytes given to `write` / `write_future` and not yet in the kernel.
     ///
     /// ```
-    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let _server = listener.accept_timeout(10_000).unwrap();
     /// assert_eq!(client.write_queue_size(), 0);
     /// ```
     pub fn write_queue_size(&self) -> usize {
@@ -593,7 +683,12 @@ impl TcpSocket {
     /// flight at a time. By default there is no limit.
     ///
     /// ```
-    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let _server = listener.accept_timeout(10_000).unwrap();
     /// client.set_write_buffer_limit(256 * 1024);
     /// client.write(vec![0u8; 64 * 1024])?;
     /// # Ok::<(), uvtcp::TcpErrData>(())
@@ -611,7 +706,12 @@ impl TcpSocket {
     /// `EAGAIN` on a loop thread; `ENOTCONN` if the connection is gone.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// client.write("last words")?;
     /// client.shutdown()?;
     /// assert_eq!(server.read(5000)?, b"last words");
@@ -634,7 +734,12 @@ impl TcpSocket {
     /// `ECONNRESET`, and writes still queued here fail with `ECANCELED`.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// client.close_reset()?;
     /// assert_eq!(server.read(5000).unwrap_err().err_name, "ECONNRESET");
     /// # Ok::<(), uvtcp::TcpErrData>(())
@@ -682,7 +787,12 @@ impl fmt::Debug for TcpSocket {
 /// Starts reading `sock` into a new [`ReadPort`]; see [`TcpSocket::read_start`].
 ///
 /// ```
-/// # let (client, server) = uvtcp::doc_support::pair();
+/// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+/// # let io_task = uvtcp::global_loop();
+/// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+/// # let port = listener.local_addr().unwrap().port();
+/// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+/// # let server = listener.accept_timeout(10_000).unwrap();
 /// let port = uvtcp::read_start(&server)?;
 /// uvtcp::read_stop(&server, port)?;
 /// # Ok::<(), uvtcp::TcpErrData>(())
@@ -695,7 +805,12 @@ pub fn read_start(sock: &TcpSocket) -> Result<ReadPort, TcpErrData> {
 /// Stops the read of `read_port`; see [`TcpSocket::read_stop`].
 ///
 /// ```
-/// # let (client, server) = uvtcp::doc_support::pair();
+/// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+/// # let io_task = uvtcp::global_loop();
+/// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+/// # let port = listener.local_addr().unwrap().port();
+/// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+/// # let server = listener.accept_timeout(10_000).unwrap();
 /// let port = uvtcp::read_start(&server)?;
 /// uvtcp::read_stop(&server, port)?;
 /// # Ok::<(), uvtcp::TcpErrData>(())
@@ -708,7 +823,12 @@ pub fn read_stop(sock: &TcpSocket, read_port: ReadPort) -> Result<(), TcpErrData
 /// Writes and waits for completion; see [`TcpSocket::write`].
 ///
 /// ```
-/// # let (client, server) = uvtcp::doc_support::pair();
+/// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+/// # let io_task = uvtcp::global_loop();
+/// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+/// # let port = listener.local_addr().unwrap().port();
+/// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+/// # let server = listener.accept_timeout(10_000).unwrap();
 /// uvtcp::write(&client, "hi")?;
 /// # Ok::<(), uvtcp::TcpErrData>(())
 /// ```
@@ -720,7 +840,12 @@ pub fn write(sock: &TcpSocket, raw_write_data: impl Into<Vec<u8>>) -> Result<(),
 /// Queues a write; see [`TcpSocket::write_future`].
 ///
 /// ```
-/// # let (client, server) = uvtcp::doc_support::pair();
+/// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+/// # let io_task = uvtcp::global_loop();
+/// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+/// # let port = listener.local_addr().unwrap().port();
+/// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+/// # let server = listener.accept_timeout(10_000).unwrap();
 /// uvtcp::write_future(&client, "hi").get()?;
 /// # Ok::<(), uvtcp::TcpErrData>(())
 /// ```

@@ -27,7 +27,12 @@ const INSTEAD: &str = "await `write_future` and `flush_future` on the socket ins
 ///
 /// ```
 /// use std::io::{BufRead, Write};
-/// # let (client, server) = uvtcp::doc_support::pair();
+/// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+/// # let io_task = uvtcp::global_loop();
+/// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+/// # let port = listener.local_addr().unwrap().port();
+/// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+/// # let server = listener.accept_timeout(10_000).unwrap();
 /// let mut writer = uvtcp::socket_buf(client);
 /// writer.write_all(b"first line\nsecond line\n")?;
 /// writer.flush()?;
@@ -50,7 +55,12 @@ pub struct TcpSocketBuf {
 /// Wraps `sock` in a buffered reader and writer.
 ///
 /// ```
-/// # let (client, _server) = uvtcp::doc_support::pair();
+/// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+/// # let io_task = uvtcp::global_loop();
+/// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+/// # let port = listener.local_addr().unwrap().port();
+/// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+/// # let _server = listener.accept_timeout(10_000).unwrap();
 /// let buffered = uvtcp::socket_buf(client);
 /// assert_eq!(buffered.tell(), 0);
 /// ```
@@ -112,7 +122,12 @@ impl TcpSocketBuf {
     /// stay buffered for the next read.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// client.write("abcdef")?;
     /// drop(client);
     /// let mut reader = uvtcp::socket_buf(server);
@@ -148,7 +163,12 @@ impl TcpSocketBuf {
     /// Reads one byte; `None` at the end of the stream (or on a read error).
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// client.write("z")?;
     /// drop(client);
     /// let mut reader = uvtcp::socket_buf(server);
@@ -167,7 +187,12 @@ impl TcpSocketBuf {
     /// [`tell`](Self::tell) steps back by one.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// client.write("b")?;
     /// let mut reader = uvtcp::socket_buf(server);
     /// reader.unread_byte(b'a');
@@ -187,7 +212,12 @@ impl TcpSocketBuf {
     /// Whether the end of the stream was seen and nothing is left to read.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// drop(client);
     /// let mut reader = uvtcp::socket_buf(server);
     /// assert!(!reader.eof());
@@ -202,7 +232,12 @@ impl TcpSocketBuf {
     /// The number of bytes consumed so far, through every read path.
     ///
     /// ```
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// client.write("12345")?;
     /// let mut reader = uvtcp::socket_buf(server);
     /// reader.read_bytes(3)?;
@@ -216,7 +251,12 @@ impl TcpSocketBuf {
     /// The socket underneath.
     ///
     /// ```
-    /// # let (client, _server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let _server = listener.accept_timeout(10_000).unwrap();
     /// let buffered = uvtcp::socket_buf(client);
     /// assert!(buffered.get_ref().peer_addr().is_ok());
     /// ```
@@ -235,7 +275,12 @@ impl TcpSocketBuf {
     ///
     /// ```
     /// use std::io::Write;
-    /// # let (client, server) = uvtcp::doc_support::pair();
+    /// # let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    /// # let io_task = uvtcp::global_loop();
+    /// # let listener = uvtcp::TcpListener::bind(localhost, 0, 64, &io_task).unwrap();
+    /// # let port = listener.local_addr().unwrap().port();
+    /// # let client = uvtcp::connect(localhost, port, &io_task).unwrap();
+    /// # let server = listener.accept_timeout(10_000).unwrap();
     /// let mut buffered = uvtcp::socket_buf(client);
     /// buffered.write_all(b"flushed")?;
     /// let client = buffered.into_inner();
