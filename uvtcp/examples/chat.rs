@@ -4,9 +4,12 @@
 //! Usage: `cargo run -p uvtcp --example chat -- [ADDRESS] [PORT]`
 //! (defaults: `127.0.0.1` and port 7879).
 
+#[path = "support/args.rs"]
+mod args;
+
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,15 +19,7 @@ use uvtcp::{IoTask, TcpNewConnection, TcpSocket, accept, listen};
 type Room = Arc<Mutex<HashMap<u64, Arc<TcpSocket>>>>;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let address: IpAddr = args
-        .next()
-        .map(|text| text.parse().expect("ADDRESS must be an IP address"))
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let port: u16 = args
-        .next()
-        .map(|text| text.parse().expect("PORT must be a number"))
-        .unwrap_or(7879);
+    let (address, port) = args::address_and_port(&mut std::env::args().skip(1), 7879);
     let io_task = IoTask::spawn().expect("start the I/O task");
     let room: Room = Arc::default();
     let next_member = AtomicU64::new(1);

@@ -5,21 +5,15 @@
 //! (defaults: `127.0.0.1` and port 7878). Try it with `nc 127.0.0.1 7878`.
 //! It prints `listening on ADDRESS:PORT` once it accepts connections.
 
+#[path = "support/args.rs"]
+mod args;
+
 use std::io::Write;
-use std::net::IpAddr;
 
 use uvtcp::{IoTask, TcpErrData, TcpNewConnection, accept, listen};
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let address: IpAddr = args
-        .next()
-        .map(|text| text.parse().expect("ADDRESS must be an IP address"))
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let port: u16 = args
-        .next()
-        .map(|text| text.parse().expect("PORT must be a number from 1 to 65535"))
-        .unwrap_or(7878);
+    let (address, port) = args::address_and_port(&mut std::env::args().skip(1), 7878);
     let io_task = IoTask::spawn().expect("start the I/O task");
     let result = listen(
         address,

@@ -7,21 +7,17 @@
 //! (defaults: `127.0.0.1` and port 0, which picks a free port). It prints
 //! `listening on ADDRESS:PORT` once it accepts connections.
 
-use std::io::Write;
-use std::net::IpAddr;
+#[path = "support/args.rs"]
+mod args;
+#[path = "support/echo.rs"]
+mod echo;
 
-use uvtcp::{IoTask, TcpListener, TcpSocket};
+use std::io::Write;
+
+use uvtcp::{IoTask, TcpListener};
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let address: IpAddr = args
-        .next()
-        .map(|text| text.parse().expect("ADDRESS must be an IP address"))
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let port: u16 = args
-        .next()
-        .map(|text| text.parse().expect("PORT must be a number from 0 to 65535"))
-        .unwrap_or(0);
+    let (address, port) = args::address_and_port(&mut std::env::args().skip(1), 0);
     let io_task = IoTask::spawn().expect("start the I/O task");
     let listener = match TcpListener::bind(address, port, 1024, &io_task) {
         Ok(listener) => listener,
@@ -38,23 +34,9 @@ fn main() {
     runtime.block_on(async {
         loop {
             match listener.accept_future().await {
-                Ok(socket) => drop(tokio::spawn(echo(socket))),
+                Ok(socket) => drop(tokio::spawn(echo::echo(socket))),
                 Err(error) => return eprintln!("foreign_echo: {error}"),
             }
         }
     });
-}
-
-/// Echoes what the client sends until it closes its side.
-async fn echo(socket: TcpSocket) {
-    let _ = socket.set_nodelay(true);
-    let Ok(port) = socket.read_start() else {
-        return;
-    };
-    while let Ok(chunk) = port.recv_async().await {
-        if socket.write_future(chunk).await.is_err() {
-            return;
-        }
-    }
-    // Dropping the socket shuts the write side down after the last echo.
 }

@@ -16,10 +16,12 @@
 //! `curl -v http://ADDRESS:PORT/ http://ADDRESS:PORT/` (one connection, two
 //! requests) or `curl --data-binary 'some bytes' http://ADDRESS:PORT/echo`.
 
-use std::io::Write;
-use std::net::IpAddr;
+#[path = "support/args.rs"]
+mod args;
+#[path = "support/local_server.rs"]
+mod local_server;
 
-use uvtcp::{IoTask, TcpErrData, TcpListener, TcpSocket};
+use uvtcp::TcpSocket;
 
 /// The body of `GET /`.
 const HELLO: &[u8] = b"Hello, world!\n";
@@ -31,36 +33,9 @@ const MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
 const IDLE_TIMEOUT_MS: u32 = 30_000;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let address: IpAddr = args
-        .next()
-        .map(|text| text.parse().expect("ADDRESS must be an IP address"))
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let port: u16 = args
-        .next()
-        .map(|text| text.parse().expect("PORT must be a number from 0 to 65535"))
-        .unwrap_or(0);
-    let io_task = IoTask::spawn().expect("start the I/O task");
-    let listener = match TcpListener::bind(address, port, 1024, &io_task) {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("http_hello: {error}");
-            std::process::exit(1);
-        }
-    };
-    println!("listening on {}", listener.local_addr().expect("bound"));
-    let _ = std::io::stdout().flush();
-    let spawner = io_task.clone();
-    let server = io_task.spawn_local(move || async move {
-        loop {
-            let socket = listener.accept_future().await?;
-            // Each connection is a task of its own; dropping its future
-            // detaches it.
-            drop(spawner.spawn_local(move || serve(socket)));
-        }
-    });
-    let result: Result<(), TcpErrData> = server.get();
-    if let Err(error) = result {
+    let (address, port) = args::address_and_port(&mut std::env::args().skip(1), 0);
+    let served = local_server::run("http_hello", address, port, |socket, _| serve(socket));
+    if let Err(error) = served {
         eprintln!("http_hello: {error}");
         std::process::exit(1);
     }

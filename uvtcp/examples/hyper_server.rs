@@ -20,9 +20,13 @@
 //! http://ADDRESS:PORT/` (one connection, two requests) or
 //! `curl --data-binary 'some bytes' http://ADDRESS:PORT/echo`.
 
+#[path = "support/args.rs"]
+mod args;
+#[path = "support/local_server.rs"]
+mod local_server;
+
 use std::convert::Infallible;
-use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -34,7 +38,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use uvtcp::{IoTask, TcpErrData, TcpListener};
+use uvtcp::{IoTask, TcpErrData};
 
 /// The body of `GET /`.
 const HELLO: &[u8] = b"Hello, world!\n";
@@ -52,15 +56,7 @@ fn main() {
             positional.push(arg);
         }
     }
-    let mut positional = positional.into_iter();
-    let address: IpAddr = positional
-        .next()
-        .map(|text| text.parse().expect("ADDRESS must be an IP address"))
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let port: u16 = positional
-        .next()
-        .map(|text| text.parse().expect("PORT must be a number from 0 to 65535"))
-        .unwrap_or(0);
+    let (address, port) = args::address_and_port(&mut positional.into_iter(), 0);
     let result = if on_tokio {
         serve_on_tokio(address, port)
     } else {
@@ -75,21 +71,10 @@ fn main() {
 /// Accepts connections with uvtcp and serves each in a local task of the
 /// I/O task's loop.
 fn serve_on_uvtcp(address: IpAddr, port: u16) -> Result<(), TcpErrData> {
-    let io_task = IoTask::spawn()?;
-    let listener = TcpListener::bind(address, port, 1024, &io_task)?;
-    announce(listener.local_addr()?);
-    let spawner = io_task.clone();
-    let server = io_task.spawn_local(move || async move {
-        loop {
-            let socket = listener.accept_future().await?;
-            let _ = socket.set_nodelay(true);
-            let timer = LoopTimer(spawner.clone());
-            // Each connection is a task of its own; dropping its future
-            // detaches it.
-            drop(spawner.spawn_local(move || serve_connection(socket, timer)));
-        }
-    });
-    server.get()
+    local_server::run("hyper_server", address, port, |socket, io_task| {
+        let _ = socket.set_nodelay(true);
+        serve_connection(socket, LoopTimer(io_task.clone()))
+    })
 }
 
 /// Accepts connections with tokio and serves each in a task of tokio's
@@ -100,19 +85,13 @@ fn serve_on_tokio(address: IpAddr, port: u16) -> std::io::Result<()> {
         .build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind((address, port)).await?;
-        announce(listener.local_addr()?);
+        local_server::announce(listener.local_addr()?);
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
             tokio::spawn(serve_connection(stream, TokioTimer::new()));
         }
     })
-}
-
-/// Prints the banner that says the server accepts connections.
-fn announce(address: SocketAddr) {
-    println!("listening on {address}");
-    let _ = std::io::stdout().flush();
 }
 
 /// Serves the requests of one connection until it closes: the code both

@@ -6,56 +6,17 @@
 //! (defaults: `127.0.0.1` and port 0, which picks a free port). It prints
 //! `listening on ADDRESS:PORT` once it accepts connections.
 
-use std::io::Write;
-use std::net::IpAddr;
-
-use uvtcp::{IoTask, TcpErrData, TcpListener, TcpSocket};
+#[path = "support/args.rs"]
+mod args;
+#[path = "support/echo.rs"]
+mod echo;
+#[path = "support/local_server.rs"]
+mod local_server;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let address: IpAddr = args
-        .next()
-        .map(|text| text.parse().expect("ADDRESS must be an IP address"))
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let port: u16 = args
-        .next()
-        .map(|text| text.parse().expect("PORT must be a number from 0 to 65535"))
-        .unwrap_or(0);
-    let io_task = IoTask::spawn().expect("start the I/O task");
-    let listener = match TcpListener::bind(address, port, 1024, &io_task) {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("local_echo: {error}");
-            std::process::exit(1);
-        }
-    };
-    println!("listening on {}", listener.local_addr().expect("bound"));
-    let _ = std::io::stdout().flush();
-    let spawner = io_task.clone();
-    let server = io_task.spawn_local(move || async move {
-        loop {
-            let socket = listener.accept_future().await?;
-            // Each connection is a task of its own; its future is dropped,
-            // which detaches it.
-            drop(spawner.spawn_local(move || echo(socket)));
-        }
-    });
-    let result: Result<(), TcpErrData> = server.get();
-    if let Err(error) = result {
+    let (address, port) = args::address_and_port(&mut std::env::args().skip(1), 0);
+    let served = local_server::run("local_echo", address, port, |socket, _| echo::echo(socket));
+    if let Err(error) = served {
         eprintln!("local_echo: {error}");
     }
-}
-
-/// Echoes what the client sends until it closes its side.
-async fn echo(socket: TcpSocket) {
-    let _ = socket.set_nodelay(true);
-    let Ok(port) = socket.read_start() else {
-        return;
-    };
-    while let Ok(chunk) = port.recv_async().await {
-        if socket.write_future(chunk).await.is_err() {
-            return;
-        }
-    }
-    // Dropping the socket shuts the write side down after the last echo.
 }

@@ -9,22 +9,22 @@
 //! per core). It prints `listening on ADDRESS:PORT` once every loop
 //! accepts connections.
 
-use std::io::Write;
-use std::net::IpAddr;
+#[path = "support/args.rs"]
+mod args;
+#[path = "support/echo.rs"]
+mod echo;
+// This server binds its own reuse-port listeners: `local_server::run` goes unused.
+#[allow(dead_code)]
+#[path = "support/local_server.rs"]
+mod local_server;
+
 use std::num::NonZeroUsize;
 
-use uvtcp::{Future, IoTask, TcpErrData, TcpListener, TcpSocket};
+use uvtcp::{IoTask, TcpListener};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let address: IpAddr = args
-        .next()
-        .map(|text| text.parse().expect("ADDRESS must be an IP address"))
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let mut port: u16 = args
-        .next()
-        .map(|text| text.parse().expect("PORT must be a number from 0 to 65535"))
-        .unwrap_or(0);
+    let (address, mut port) = args::address_and_port(&mut args, 0);
     let loops: NonZeroUsize = args
         .next()
         .map(|text| text.parse().expect("LOOPS must be a positive number"))
@@ -44,42 +44,18 @@ fn main() {
         let local = listener.local_addr().expect("bound");
         port = local.port();
         banner.get_or_insert(local);
-        servers.push(serve(&io_task, listener));
+        servers.push(local_server::accept_in_local_tasks(
+            &io_task,
+            listener,
+            |socket, _| echo::echo(socket),
+        ));
     }
     if let Some(local) = banner {
-        println!("listening on {local}");
+        local_server::announce(local);
     }
-    let _ = std::io::stdout().flush();
     for server in servers {
         if let Err(error) = server.get() {
             eprintln!("multicore_echo: {error}");
         }
     }
-}
-
-/// Accepts on `listener` in a local task of `io_task`, and serves each
-/// connection in a local task of its own on the same loop.
-fn serve(io_task: &IoTask, listener: TcpListener) -> Future<Result<(), TcpErrData>> {
-    let spawner = io_task.clone();
-    io_task.spawn_local(move || async move {
-        loop {
-            let socket = listener.accept_future().await?;
-            // Dropping the task's future detaches it.
-            drop(spawner.spawn_local(move || echo(socket)));
-        }
-    })
-}
-
-/// Echoes what the client sends until it closes its side.
-async fn echo(socket: TcpSocket) {
-    let _ = socket.set_nodelay(true);
-    let Ok(port) = socket.read_start() else {
-        return;
-    };
-    while let Ok(chunk) = port.recv_async().await {
-        if socket.write_future(chunk).await.is_err() {
-            return;
-        }
-    }
-    // Dropping the socket shuts the write side down after the last echo.
 }
