@@ -21,9 +21,12 @@ use crate::handle;
 /// libuv reads one stream at a time on the loop thread and hands the bytes
 /// to the read callback before it reads again, so one buffer per loop serves
 /// every stream: no allocation per read, and a read callback copies out only
-/// the bytes that were read. 64 KiB is libuv's own suggested size: large
-/// enough that a bulk transfer needs few system calls, small enough to stay
-/// in cache.
+/// the bytes that were read. A reader that keeps its bytes
+/// ([`TcpRef::read_start_owned`](crate::TcpRef::read_start_owned)) takes a
+/// buffer that a read filled at least half of as it is, with no copy, and
+/// the loop allocates a new one for its next read. 64 KiB is libuv's own
+/// suggested size: large enough that a bulk transfer needs few system
+/// calls, small enough to stay in cache.
 pub const READ_BUFFER_SIZE: usize = 64 * 1024;
 
 /// How `Loop::run` runs the loop (`uv_run_mode`).
@@ -94,7 +97,9 @@ pub struct Loop {
 pub struct LoopRef {
     raw: UnsafeCell<ffi::uv_loop_t>,
     id: u64,
-    read_buffer: UnsafeCell<Box<[MaybeUninit<u8>]>>,
+    /// Empty, with `READ_BUFFER_SIZE` of capacity for libuv to read into;
+    /// no capacity right after its bytes were handed over whole.
+    read_buffer: UnsafeCell<Vec<u8>>,
     panic: RefCell<Option<Box<dyn Any + Send>>>,
     running: Cell<bool>,
     close_when_stopped: Cell<bool>,
@@ -121,7 +126,7 @@ impl Loop {
             // them); all zeroes is a valid value to hand to uv_loop_init.
             raw: UnsafeCell::new(unsafe { MaybeUninit::zeroed().assume_init() }),
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
-            read_buffer: UnsafeCell::new(Box::new_uninit_slice(READ_BUFFER_SIZE)),
+            read_buffer: UnsafeCell::new(Vec::with_capacity(READ_BUFFER_SIZE)),
             panic: RefCell::new(None),
             running: Cell::new(false),
             close_when_stopped: Cell::new(false),
@@ -394,14 +399,47 @@ impl LoopRef {
 
     /// The loop's shared read buffer, described for libuv's alloc callback.
     pub(crate) fn read_buffer(&self) -> ffi::uv_buf_t {
-        // SAFETY: only the alloc callback hands the buffer out, and libuv
-        // passes it to exactly one read callback, which is done with it
-        // before libuv allocates again; so no reference to the buffer or its
-        // contents is alive while this one exists (it ends in this function).
+        // Only this (for the alloc callback) and `take_read` (for the read
+        // callback that follows it) touch the buffer, one at a time.
+        // SAFETY: no other reference to the buffer is alive while this one
+        // exists (it ends in this function).
         let buffer = unsafe { &mut *self.read_buffer.get() };
+        if buffer.capacity() < READ_BUFFER_SIZE {
+            // The last read's bytes were handed over whole: a new buffer.
+            *buffer = Vec::with_capacity(READ_BUFFER_SIZE);
+        }
+        let spare = buffer.spare_capacity_mut();
         ffi::uv_buf_t {
-            base: buffer.as_mut_ptr().cast(),
-            len: buffer.len(),
+            base: spare.as_mut_ptr().cast(),
+            len: spare.len(),
+        }
+    }
+
+    /// The `length` bytes libuv just read into the buffer `read_buffer`
+    /// lent, as an owned vector: the buffer itself when at least half of it
+    /// was filled (no copy; the loop gets a new buffer at its next read),
+    /// a copy otherwise, so a small read does not pin a large allocation.
+    ///
+    /// # Safety
+    ///
+    /// Call only from a read callback, for the buffer `read_buffer` lent to
+    /// that read, with the `length` libuv reported (at most its length).
+    pub(crate) unsafe fn take_read(&self, length: usize) -> Vec<u8> {
+        // SAFETY: as in `read_buffer`: the read callback is the only user of
+        // the buffer while it runs.
+        let buffer = unsafe { &mut *self.read_buffer.get() };
+        debug_assert!(length <= buffer.capacity());
+        if length >= READ_BUFFER_SIZE / 2 {
+            let mut bytes = std::mem::take(buffer);
+            // SAFETY: libuv's read initialised the first `length` bytes of
+            // the spare capacity it was lent, and `length` fits in it (the
+            // caller's contract).
+            unsafe { bytes.set_len(length) };
+            bytes
+        } else {
+            // SAFETY: as above, the first `length` bytes are initialised.
+            let read = unsafe { std::slice::from_raw_parts(buffer.as_ptr(), length) };
+            read.to_vec()
         }
     }
 

@@ -26,7 +26,16 @@ use crate::handle::{self, HandleAddress, RawHandle};
 use crate::req::{self, OwnedTail, WriteData};
 use crate::socket_address::{self, RawSocketAddr};
 
-type ReadCallback = Box<dyn FnMut(&TcpRef, Result<&[u8], UvError>)>;
+/// A read callback that borrows each chunk from the loop's buffer.
+type BorrowingRead = Box<dyn FnMut(&TcpRef, Result<&[u8], UvError>)>;
+/// A read callback that takes each chunk as its own vector.
+type OwningRead = Box<dyn FnMut(&TcpRef, Result<Vec<u8>, UvError>)>;
+
+/// What a read hands its callback: the bytes lent, or owned.
+enum ReadCallback {
+    Borrowed(BorrowingRead),
+    Owned(OwningRead),
+}
 type ConnectionCallback = Box<dyn FnMut(&TcpRef, Result<(), UvError>)>;
 
 /// An owned TCP handle. Closed when dropped (`uv_close`); its memory is
@@ -436,6 +445,35 @@ impl TcpRef {
         &self,
         on_read: impl FnMut(&TcpRef, Result<&[u8], UvError>) + 'static,
     ) -> Result<(), UvError> {
+        self.start_reading(ReadCallback::Borrowed(Box::new(on_read)))
+    }
+
+    /// Like [`read_start`](Self::read_start), handing each chunk over as an
+    /// owned vector: a read that filled at least half of the loop's read
+    /// buffer hands the buffer itself over, with no copy (the loop takes a
+    /// new one for its next read); a smaller read is copied into a vector of
+    /// its own size. For a reader that keeps what it reads.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_start`](Self::read_start).
+    ///
+    /// ```
+    /// let event_loop = uv_handle::Loop::new()?;
+    /// let tcp = uv_handle::Tcp::new(&event_loop)?;
+    /// let kept: Result<(), _> = tcp.read_start_owned(|_, chunk| drop(chunk));
+    /// assert_eq!(kept, Err(uv_handle::UvError::ENOTCONN));
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
+    #[doc(alias = "uv_read_start")]
+    pub fn read_start_owned(
+        &self,
+        on_read: impl FnMut(&TcpRef, Result<Vec<u8>, UvError>) + 'static,
+    ) -> Result<(), UvError> {
+        self.start_reading(ReadCallback::Owned(Box::new(on_read)))
+    }
+
+    fn start_reading(&self, on_read: ReadCallback) -> Result<(), UvError> {
         let stream = self.stream()?;
         if self.reading.get() {
             return Err(UvError::EALREADY);
@@ -444,7 +482,7 @@ impl TcpRef {
         // and read_cb find this TcpRef from the stream pointer.
         check(unsafe { ffi::uv_read_start(stream, Some(alloc_cb), Some(read_cb)) })?;
         self.reading.set(true);
-        let previous = self.on_read.replace(Some(Box::new(on_read)));
+        let previous = self.on_read.replace(Some(on_read));
         drop(previous);
         Ok(())
     }
@@ -909,13 +947,7 @@ extern "C" fn read_cb(stream: *mut ffi::uv_stream_t, nread: isize, buf: *const f
         return;
     }
     let result = match check_size(nread) {
-        Ok(length) => {
-            // SAFETY: libuv passes the buffer alloc_cb lent it, alive for this call.
-            let base = unsafe { (*buf).base };
-            // SAFETY: libuv filled `nread` bytes of that buffer; the loop's
-            // buffer is not lent again before this callback returns.
-            Ok(unsafe { std::slice::from_raw_parts(base.cast::<u8>(), length) })
-        }
+        Ok(length) => Ok(length),
         Err(error) => {
             // The stream ended: reading is over, keep the state in step.
             tcp.reading.set(false);
@@ -930,7 +962,26 @@ extern "C" fn read_cb(stream: *mut ffi::uv_stream_t, nread: isize, buf: *const f
         return;
     };
     let event_loop = &tcp.event_loop;
-    let finished = callback::catch(event_loop, || on_read(tcp, result));
+    let finished = callback::catch(event_loop, || match &mut on_read {
+        ReadCallback::Borrowed(on_read) => {
+            let bytes = result.map(|length| {
+                // SAFETY: libuv passes the buffer alloc_cb lent it, alive
+                // for this call.
+                let base = unsafe { (*buf).base };
+                // SAFETY: libuv filled `length` bytes of that buffer; the
+                // loop's buffer is not lent again before this callback
+                // returns.
+                unsafe { std::slice::from_raw_parts(base.cast::<u8>(), length) }
+            });
+            on_read(tcp, bytes);
+        }
+        ReadCallback::Owned(on_read) => {
+            // SAFETY: this is the read callback of the buffer the loop lent
+            // (alloc_cb), and `length` is what libuv read into it.
+            let bytes = result.map(|length| unsafe { event_loop.take_read(length) });
+            on_read(tcp, bytes);
+        }
+    });
     // The callback may have closed the handle: a closing handle has stopped
     // reading already, and libuv must not be asked again.
     if finished.is_none() && tcp.reading.replace(false) && !tcp.is_closing() {

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::*;
-use crate::{BindFlags, Loop, Tcp, UvError};
+use crate::{BindFlags, Loop, READ_BUFFER_SIZE, Tcp, UvError};
 
 #[test]
 fn connect_accept_read_and_write_round_trip() {
@@ -576,5 +576,56 @@ fn write_from_an_offset_past_the_end_is_einval_at_once() {
     assert_eq!(
         *failed.borrow(),
         vec![Err(UvError::EBADF), Err(UvError::EINVAL)]
+    );
+}
+
+#[test]
+fn owned_reads_hand_full_buffers_over_and_copy_small_ones() {
+    let event_loop = t!(Loop::new());
+    let (client, peer) = std_peer(&event_loop);
+    let length = scaled(4 << 20, 1 << 20);
+    let data = pattern(length);
+    let received = Rc::new(RefCell::new(Vec::new()));
+    let capacities = Rc::new(RefCell::new(Vec::new()));
+    let end = slot();
+    let (bytes, sizes, ended) = (
+        Rc::clone(&received),
+        Rc::clone(&capacities),
+        Rc::clone(&end),
+    );
+    t!(client.read_start_owned(move |_, chunk| match chunk {
+        Ok(chunk) => {
+            sizes.borrow_mut().push((chunk.len(), chunk.capacity()));
+            bytes.borrow_mut().extend_from_slice(&chunk);
+        }
+        Err(error) => *ended.borrow_mut() = Some(error),
+    }));
+    let writer = write_from_thread(peer, data.clone());
+    run_until(&event_loop, || received.borrow().len() == length);
+    let mut peer = t!(t!(writer.recv_timeout(timeout())));
+    // One small write: a read of a few bytes is copied into a vector of its size.
+    t!(peer.write_all(b"tail"));
+    run_until(&event_loop, || received.borrow().len() == length + 4);
+    drop(peer);
+    run_until(&event_loop, || end.borrow().is_some());
+    assert_eq!(end.take(), Some(UvError::EOF));
+    assert!(received.borrow()[..length] == data[..]);
+    assert_eq!(&received.borrow()[length..], b"tail");
+    let capacities = capacities.borrow();
+    for &(length, capacity) in capacities.iter() {
+        if length >= READ_BUFFER_SIZE / 2 {
+            assert_eq!(
+                capacity, READ_BUFFER_SIZE,
+                "a large read is the buffer itself"
+            );
+        } else {
+            assert_eq!(capacity, length, "a small read is an exact copy");
+        }
+    }
+    assert!(
+        capacities
+            .iter()
+            .any(|&(length, _)| length >= READ_BUFFER_SIZE / 2),
+        "a bulk transfer fills the read buffer at least once"
     );
 }

@@ -37,7 +37,7 @@ pub(crate) fn update_reading(socket: &Rc<LoopSocket>, state: &mut ReadState) {
         let weak = Rc::downgrade(socket);
         let started = socket
             .tcp
-            .read_start(move |tcp, result| on_read(&weak, tcp, result));
+            .read_start_owned(move |tcp, result| on_read(&weak, tcp, result));
         if let Err(error) = started {
             end_stream(socket, state, error);
             return;
@@ -77,14 +77,13 @@ fn feed_waiters(socket: &LoopSocket, state: &mut ReadState) {
 }
 
 /// The loop-side read callback.
-fn on_read(socket: &Weak<LoopSocket>, _tcp: &TcpRef, result: Result<&[u8], UvError>) {
+fn on_read(socket: &Weak<LoopSocket>, _tcp: &TcpRef, result: Result<Vec<u8>, UvError>) {
     let Some(socket) = socket.upgrade() else {
         return;
     };
     let mut state = socket.shared.lock();
     match result {
-        Ok(bytes) => {
-            let chunk = bytes.to_vec();
+        Ok(chunk) => {
             let unclaimed = if state.port.is_none() && !state.has_chunks() {
                 hand_to_waiter(&mut state, &mut socket.waiters.borrow_mut(), chunk)
             } else {
