@@ -7,6 +7,7 @@ mod codegen;
 mod command;
 mod demo;
 mod http_load;
+mod reliability;
 mod server;
 mod tidy;
 mod vendor;
@@ -24,13 +25,16 @@ commands:
   bindgen [--check]  regenerate uv-sys's committed bindings (--check: fail if they are stale)
   test               vendor if needed, then run every test of the workspace
   valgrind           run uv-handle's tests and the uvtcp leakcheck under valgrind
-  ci                 everything CI checks: fmt, clippy, bindgen, vendor, tidy, test, valgrind, docs,
-                     bench --quick
+  ci                 everything CI checks: fmt, clippy, bindgen, vendor, tidy, test, valgrind,
+                     reliability --quick, docs, bench --quick
   system-libuv       check the opt-in system libuv build (UV_SYS_USE_PKG_CONFIG=1)
   http-load [--quick] load the hyper example on uvtcp and on tokio with wrk; print both rates
   demo               run the echo demo and print what happened
   bench [--quick]    measure the echo servers of every layer against tokio and std::net peers
                      and write bench/RESULTS.md (--quick: a short run that checks the bench)
+  reliability [--quick]
+                     the heavy reliability cases, valgrind and the long property test;
+                     rewrites RELIABILITY.md (--quick: the light version CI runs, writes nothing)
   tidy               check the project's house rules";
 
 fn main() -> ExitCode {
@@ -60,6 +64,8 @@ fn run(args: &[&str]) -> Result<(), Error> {
         ["__std-echo"] => bench::peers::std_echo(),
         ["__tokio-current-echo"] => bench::peers::tokio_echo(Scheduler::CurrentThread),
         ["__tokio-multi-echo"] => bench::peers::tokio_echo(Scheduler::MultiThread),
+        ["reliability"] => reliability::reliability(reliability::Mode::Full),
+        ["reliability", "--quick"] => reliability::reliability(reliability::Mode::Quick),
         ["system-libuv"] => system_libuv(),
         ["http-load"] => http_load(false),
         ["http-load", "--quick"] => http_load(true),
@@ -180,6 +186,7 @@ fn ci() -> Result<(), Error> {
     test()?;
     system_libuv()?;
     valgrind()?;
+    reliability::reliability(reliability::Mode::Quick)?;
     command::run(
         command::cargo_command(&["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"),
