@@ -28,15 +28,24 @@ pub fn run(scale: &Scale) -> CaseReport {
     let limit = raise_fd_limit(wanted as u64 + SPARE_FDS);
     let count = wanted.min(limit.now.saturating_sub(SPARE_FDS) as usize);
     report.tried.push(format!(
-        "{count} connections opened and held at once: the server ends are uvtcp sockets accepted \
-         by a `TcpListener` in this process, the client ends uvtcp sockets connected from a child \
-         process, both on their own IoTask. Each connection is checked with a round trip of its \
-         own 8-byte id, client to server and back, while all are open."
+        "{count} connections opened and held at once: the server ends are uvtcp sockets \
+         accepted by a `TcpListener` in this process, the client ends uvtcp sockets connected \
+         from a child process, both on their own IoTask."
     ));
+    report.tried.push(
+        "Each connection is checked with a round trip of its own 8-byte id, client to server \
+         and back, while all are open."
+            .to_string(),
+    );
     report.tried.push(
         "Memory per connection is the growth of a process's resident set (`VmRSS`) from before \
          the first connection to after the last round trip, divided by the count: for the \
          server ends in this process, and for the client ends in the child."
+            .to_string(),
+    );
+    report.tried.push(
+        "The client ends live in another process so that each process needs one descriptor per \
+         connection: a hard RLIMIT_NOFILE may not allow two."
             .to_string(),
     );
     let limit_note = describe(&limit);

@@ -94,9 +94,12 @@ pub fn run(scale: &Scale) -> CaseReport {
     ));
     report.tried.push(format!(
         "Then the socket reads until the fault shows, and ends with `close`, `close_reset` or a \
-         drop, with a close timeout of {} ms. Each round is bounded to {} s; the descriptors of \
-         the process must be back to their count from before the case at the end.",
-        CLOSE_TIMEOUT.as_millis(),
+         drop, with a close timeout of {} ms.",
+        CLOSE_TIMEOUT.as_millis()
+    ));
+    report.tried.push(format!(
+        "Each round is bounded to {} s; the descriptors of the process must be back to their \
+         count from before the case at the end.",
         scale.seconds(10).as_secs()
     ));
     let fds_before = open_fds();

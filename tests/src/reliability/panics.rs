@@ -105,13 +105,15 @@ const TRIALS: [Trial; 5] = [
 /// Runs the case.
 pub fn run(scale: &Scale) -> CaseReport {
     let mut report = CaseReport::new("Panics contained");
-    report.tried.push(format!(
-        "{} planned panics on one IoTask. After each, the panic must have reached the caller \
-         (`Future::get` of the task, or the thread that called `listen`), a socket pair made \
-         before it on the same loop must still carry a round trip, and a new local task must \
-         run.",
-        TRIALS.len()
-    ));
+    report
+        .tried
+        .push(format!("{} planned panics on one IoTask.", TRIALS.len()));
+    report.tried.push(
+        "After each, the panic must have reached the caller (`Future::get` of the task, or the \
+         thread that called `listen`), a socket pair made before it on the same loop must still \
+         carry a round trip, and a new local task must run."
+            .to_string(),
+    );
     let mut table = Table::new(&[
         "panic",
         "where it surfaced",
