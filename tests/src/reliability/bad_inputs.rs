@@ -488,6 +488,25 @@ fn calls() -> Vec<(&'static str, Expect, Call)> {
             }),
         ),
         (
+            "IoTask::sleep(Duration::ZERO), awaited",
+            Expect::Success,
+            Box::new(|f: &Fixture| {
+                f.io_task.sleep(Duration::ZERO).get();
+                Ok(())
+            }),
+        ),
+        (
+            "IoTask::sleep(Duration::MAX), dropped after 10 ms",
+            Expect::Success,
+            Box::new(|f: &Fixture| {
+                let forever = f.io_task.sleep(Duration::MAX);
+                thread::sleep(Duration::from_millis(10));
+                assert!(!forever.is_ready(), "a sleep of Duration::MAX ended");
+                drop(forever);
+                Ok(())
+            }),
+        ),
+        (
             "read in a local task (a blocking call on a loop thread)",
             Expect::Error("EAGAIN"),
             Box::new(|f: &Fixture| {
