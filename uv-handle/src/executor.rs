@@ -33,9 +33,23 @@ use crate::io_task::{IoTask, Remote};
 use crate::loop_watcher::{Check, Idle};
 
 /// The most tasks polled in one loop iteration before I/O is polled again.
+///
+/// ```
+/// assert!(uv_handle::POLL_BUDGET > 0);
+/// ```
 pub const POLL_BUDGET: usize = 64;
 
 /// What a local task reports: its output, or the payload of its panic.
+///
+/// ```
+/// let io_task = uv_handle::IoTask::spawn()?;
+/// let outcome: uv_handle::TaskResult<u8> = io_task
+///     .spawn_local(|| async { panic!("lost") })
+///     .wait()
+///     .unwrap();
+/// assert!(outcome.is_err());
+/// # Ok::<(), uv_handle::UvError>(())
+/// ```
 pub type TaskResult<T> = thread::Result<T>;
 
 type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;

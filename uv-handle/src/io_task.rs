@@ -180,17 +180,20 @@ impl IoTask {
     /// `ECANCELED` if the loop thread is gone.
     ///
     /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use uv_handle::{completion, IoTask};
     ///
     /// let io_task = IoTask::spawn()?;
     /// let (completer, done) = completion();
     /// let inner = io_task.clone();
     /// io_task.interact(move |_| {
-    ///     // On the loop thread: this one runs before `dispatch` returns.
-    ///     let ran = std::rc::Rc::new(std::cell::Cell::new(false));
-    ///     let _ = inner.dispatch(|_| {});
-    ///     ran.set(true);
-    ///     completer.complete(ran.get());
+    ///     // On the loop thread, the dispatched task runs before `dispatch`
+    ///     // returns.
+    ///     let ran = Arc::new(AtomicBool::new(false));
+    ///     let flag = Arc::clone(&ran);
+    ///     let _ = inner.dispatch(move |_| flag.store(true, Ordering::SeqCst));
+    ///     completer.complete(ran.load(Ordering::SeqCst));
     /// })?;
     /// assert_eq!(done.wait(), Ok(true));
     /// # Ok::<(), uv_handle::UvError>(())
