@@ -76,6 +76,21 @@ unsafe impl Send for AsyncTarget {}
 unsafe impl Sync for AsyncTarget {}
 
 /// Wakes an [`Async`] handle from any thread. `Clone + Send + Sync`.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use uv_handle::{Async, Loop, RunMode};
+///
+/// let event_loop = Loop::new()?;
+/// let woken = Rc::new(Cell::new(false));
+/// let flag = Rc::clone(&woken);
+/// let wake = Async::new(&event_loop, move |_| flag.set(true))?;
+/// let sender = wake.sender();
+/// std::thread::spawn(move || sender.send()).join().unwrap()?;
+/// event_loop.run(RunMode::Once)?;
+/// assert!(woken.get());
+/// # Ok::<(), uv_handle::UvError>(())
+/// ```
 #[derive(Clone)]
 pub struct AsyncSender {
     target: Arc<AsyncTarget>,

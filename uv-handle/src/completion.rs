@@ -12,6 +12,12 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// Why a [`Completion`] has no value.
+///
+/// ```
+/// let (completer, completion) = uv_handle::completion::<u8>();
+/// drop(completer);
+/// assert_eq!(completion.wait(), Err(uv_handle::CompletionError::Abandoned));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompletionError {
@@ -68,11 +74,26 @@ struct State<T> {
 
 /// The sending half: delivers one value. Dropping it unsent abandons the
 /// completion.
+///
+/// ```
+/// let (completer, completion) = uv_handle::completion();
+/// std::thread::spawn(move || completer.complete("from another thread"));
+/// assert_eq!(completion.wait(), Ok("from another thread"));
+/// ```
 pub struct Completer<T> {
     shared: Option<Arc<Shared<T>>>,
 }
 
-/// The receiving half: waits for the value.
+/// The receiving half: waits for the value (blocking, with a timeout, or
+/// as a `std::future::Future`).
+///
+/// ```
+/// use std::time::Duration;
+/// let (completer, completion) = uv_handle::completion();
+/// completer.complete(7);
+/// assert!(completion.is_ready());
+/// assert_eq!(completion.wait_timeout(Duration::from_secs(1)), Ok(7));
+/// ```
 #[must_use = "dropping a Completion gives up on its value: the operation learns that nobody waits"]
 pub struct Completion<T> {
     shared: Arc<Shared<T>>,

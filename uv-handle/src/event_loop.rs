@@ -27,6 +27,10 @@ use crate::handle;
 /// the loop allocates a new one for its next read. 64 KiB is libuv's own
 /// suggested size: large enough that a bulk transfer needs few system
 /// calls, small enough to stay in cache.
+///
+/// ```
+/// assert_eq!(uv_handle::READ_BUFFER_SIZE, 64 * 1024);
+/// ```
 pub const READ_BUFFER_SIZE: usize = 64 * 1024;
 
 /// How `Loop::run` runs the loop (`uv_run_mode`).
@@ -93,6 +97,22 @@ pub struct Loop {
 /// Obtained from a [`Loop`] (by deref) or from a handle's `event_loop()`.
 /// Besides running the loop it stores per-loop values ([`LoopRef::insert_local`]):
 /// state a layer above keeps on the loop thread, reached through `Send` keys.
+///
+/// ```
+/// use uv_handle::{Loop, LoopRef, Timer};
+///
+/// fn describe(event_loop: &LoopRef) -> bool {
+///     !event_loop.is_closed()
+/// }
+/// let event_loop = Loop::new()?;
+/// assert!(describe(&event_loop));
+/// let timer = Timer::new(&event_loop)?;
+/// timer.start(std::time::Duration::ZERO, std::time::Duration::ZERO, |event_loop| {
+///     assert!(describe(event_loop));
+/// })?;
+/// event_loop.run(uv_handle::RunMode::Default)?;
+/// # Ok::<(), uv_handle::UvError>(())
+/// ```
 #[repr(C)]
 pub struct LoopRef {
     raw: UnsafeCell<ffi::uv_loop_t>,
@@ -347,6 +367,13 @@ impl LoopRef {
     }
 
     /// The value stored under `key`, if it is still there.
+    ///
+    /// ```
+    /// let event_loop = uv_handle::Loop::new()?;
+    /// let key = event_loop.insert_local(5_u32);
+    /// assert_eq!(event_loop.local(key).as_deref(), Some(&5));
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
     pub fn local<T: 'static>(&self, key: LocalKey<T>) -> Option<Rc<T>> {
         if key.loop_id != self.id {
             return None;
@@ -356,6 +383,14 @@ impl LoopRef {
     }
 
     /// Removes and returns the value stored under `key`.
+    ///
+    /// ```
+    /// let event_loop = uv_handle::Loop::new()?;
+    /// let key = event_loop.insert_local("once");
+    /// assert!(event_loop.remove_local(key).is_some());
+    /// assert!(event_loop.remove_local(key).is_none());
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
     pub fn remove_local<T: 'static>(&self, key: LocalKey<T>) -> Option<Rc<T>> {
         if key.loop_id != self.id {
             return None;
@@ -365,6 +400,13 @@ impl LoopRef {
     }
 
     /// The number of values stored with [`insert_local`](Self::insert_local).
+    ///
+    /// ```
+    /// let event_loop = uv_handle::Loop::new()?;
+    /// let _key = event_loop.insert_local(());
+    /// assert_eq!(event_loop.local_count(), 1);
+    /// # Ok::<(), uv_handle::UvError>(())
+    /// ```
     pub fn local_count(&self) -> usize {
         self.locals.borrow().len
     }
@@ -530,6 +572,21 @@ extern "C" fn walk_close(raw: *mut ffi::uv_handle_t, _arg: *mut c_void) {
 ///
 /// `Copy + Send + Sync` whatever `T` is: the key is only an index, and the
 /// value stays on the loop thread.
+///
+/// ```
+/// use std::rc::Rc;
+/// use uv_handle::{completion, IoTask};
+///
+/// let io_task = IoTask::spawn()?;
+/// let (completer, key) = completion();
+/// // An `Rc` is not `Send`, but its key is.
+/// io_task.interact(move |event_loop| completer.complete(event_loop.insert_local(Rc::new(3))))?;
+/// let key = key.wait().unwrap();
+/// let (completer, value) = completion();
+/// io_task.interact(move |event_loop| completer.complete(event_loop.local(key).map(|rc| **rc)))?;
+/// assert_eq!(value.wait(), Ok(Some(3)));
+/// # Ok::<(), uv_handle::UvError>(())
+/// ```
 pub struct LocalKey<T> {
     loop_id: u64,
     index: u32,

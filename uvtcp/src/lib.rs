@@ -146,6 +146,13 @@ mod stream;
 #[cfg(feature = "tokio")]
 mod tokio_io;
 
+/// Host name resolution on the loop: [`ip::get_addr`].
+///
+/// ```
+/// let io_task = uvtcp::IoTask::spawn()?;
+/// assert!(!uvtcp::ip::get_addr("127.0.0.1", &io_task)?.is_empty());
+/// # Ok::<(), uvtcp::TcpErrData>(())
+/// ```
 pub mod ip;
 
 pub use connect::{connect, connect_future, connect_host, connect_timeout};
