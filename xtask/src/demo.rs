@@ -35,22 +35,33 @@ pub fn demo() -> Result<(), Error> {
     println!(
         "== uvtcp echo server (uvtcp/examples/echo_server.rs: listen + a thread per connection)"
     );
-    let port = free_port()?;
-    let server = Server::start(
-        Command::new(examples.join("echo_server")).args(["127.0.0.1", &port.to_string()]),
+    demo_server(
+        &examples,
+        "echo_server",
+        &client,
+        &["hello, uvtcp", "a second message"],
     )?;
-    println!("{}", server.banner);
-    run_client(&client, port, &["hello, uvtcp", "a second message"])?;
-    drop(server);
+
+    println!();
+    println!(
+        "== the same client against uvtcp local tasks (uvtcp/examples/local_echo.rs: a task per \
+         connection on the loop thread, no thread hand-off)"
+    );
+    demo_server(&examples, "local_echo", &client, &["hello, local tasks"])?;
 
     println!();
     println!("== the same client against the raw libuv echo server (uv-sys/examples/raw_echo.rs)");
+    demo_server(&examples, "raw_echo", &client, &["hello, libuv"])
+}
+
+/// Starts the example server `name` on a free port, runs the client
+/// against it, and stops it.
+fn demo_server(examples: &Path, name: &str, client: &Path, messages: &[&str]) -> Result<(), Error> {
     let port = free_port()?;
-    let server = Server::start(
-        Command::new(examples.join("raw_echo")).args(["127.0.0.1", &port.to_string()]),
-    )?;
+    let server =
+        Server::start(Command::new(examples.join(name)).args(["127.0.0.1", &port.to_string()]))?;
     println!("{}", server.banner);
-    run_client(&client, port, &["hello, libuv"])
+    run_client(client, port, messages)
 }
 
 fn run_client(client: &Path, port: u16, messages: &[&str]) -> Result<(), Error> {
