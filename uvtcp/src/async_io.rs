@@ -93,6 +93,17 @@ pub(crate) fn poll_write(
     if bytes.is_empty() {
         return Poll::Ready(Ok(0));
     }
+    // On the socket's own loop thread with nothing queued, the kernel takes
+    // what it can straight from the caller's buffer: no copy, no request.
+    let key = socket.key;
+    let direct = socket.io_task.run_here(|event_loop| {
+        event_loop
+            .local(key)
+            .and_then(|loop_socket| writing::write_now(&loop_socket, bytes))
+    });
+    if let Some(Some(written)) = direct {
+        return Poll::Ready(written.map_err(|error| TcpErrData::from(error).into()));
+    }
     let shared = &socket.shared;
     let limit = match shared.write_limit.load(Ordering::Relaxed) {
         usize::MAX => ASYNC_WRITE_LIMIT,

@@ -77,6 +77,28 @@ fn admits(socket: &LoopSocket, length: usize) -> bool {
     in_flight == 0 || (limit > 0 && in_flight.saturating_add(length) <= limit)
 }
 
+/// Writes borrowed bytes straight to the kernel when nothing else is queued
+/// on the socket, with no copy: how many the kernel took, or the error.
+/// `None` when something is queued, or the kernel took nothing: the caller
+/// then queues a copy.
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
+pub(crate) fn write_now(socket: &LoopSocket, bytes: &[u8]) -> Option<Result<usize, UvError>> {
+    let idle = socket.held.borrow().is_empty()
+        && socket.in_flight.get() == 0
+        && socket.shared.write_queue.load(Ordering::Acquire) == 0;
+    if !idle {
+        return None;
+    }
+    match socket.tcp.try_write(bytes) {
+        Ok(0) | Err(UvError::EAGAIN) => None,
+        Ok(count) => Some(Ok(count)),
+        Err(error) => {
+            socket.shared.record_write_error(error);
+            Some(Err(error))
+        }
+    }
+}
+
 /// Hands a write to the kernel, or to libuv for what the kernel did not take.
 fn issue(
     socket: &Rc<LoopSocket>,
