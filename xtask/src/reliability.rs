@@ -229,8 +229,8 @@ fn document(cases: &str, leaks: &Leaks, proptest: Option<&Proptest>, binary: &Pa
     let _ = writeln!(
         out,
         "One case at a time: `{} [--quick] CASE`, with CASE one of `connections`, `duplex`, \
-         `faults`, `drop-orders`, `bad-inputs`, `panics`; random choices follow `--seed N` \
-         (1 here).",
+         `faults`, `drop-orders`, `bad-inputs`, `panics`, `pending-reads`, \
+         `panicking-wakers`; random choices follow `--seed N` (1 here).",
         binary
             .strip_prefix(project_root())
             .unwrap_or(binary)

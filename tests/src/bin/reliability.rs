@@ -8,12 +8,14 @@
 //! ```
 //!
 //! Without a scale flag every case runs at full size (10,000 connections,
-//! 1 GiB each way, 1,000 fault rounds, all 5,040 drop orders); `--quick` is
+//! 1 GiB each way, 1,000 fault rounds, all 5,040 drop orders, 1,000
+//! rounds of reads pending across ports, 200 of each panicking waker); `--quick` is
 //! the light version CI runs, `--small` a smaller one for valgrind's leak
 //! checker in CI. `--slowdown N` makes every time bound N times longer (for
 //! runs under valgrind). `--markdown` writes one section per case, with the figures
 //! measured, to FILE. CASE names (`connections`, `duplex`, `faults`,
-//! `drop-orders`, `bad-inputs`, `panics`) pick some of the cases. The exit
+//! `drop-orders`, `bad-inputs`, `panics`, `pending-reads`,
+//! `panicking-wakers`) pick some of the cases. The exit
 //! status is non-zero when any case failed. `peer` is the child process
 //! that the fault cases kill, `clients` the child process that holds the
 //! client ends of the connections case.
@@ -26,24 +28,30 @@ use std::time::{Duration, Instant};
 
 use reliability::report::CaseReport;
 use reliability::system::{count_panics, open_fds, panic_messages, panics, threads, wait_until};
-use reliability::{Scale, bad_inputs, connections, drop_orders, duplex, faults, panics, peer};
+use reliability::{
+    Scale, bad_inputs, connections, drop_orders, duplex, faults, panicking_wakers, panics, peer,
+    pending_reads,
+};
 
 /// A case: its name on the command line, its function, and whether it
 /// panics on purpose (it then checks its own panics).
 type Case = (&'static str, fn(&Scale) -> CaseReport, bool);
 
 /// Every case, in the order they run.
-const CASES: [Case; 6] = [
+const CASES: [Case; 8] = [
     ("connections", connections::run, false),
     ("duplex", duplex::run, false),
     ("faults", faults::run, false),
     ("drop-orders", drop_orders::run, false),
     ("bad-inputs", bad_inputs::run, false),
     ("panics", panics::run, true),
+    ("pending-reads", pending_reads::run, false),
+    ("panicking-wakers", panicking_wakers::run, true),
 ];
 
 const USAGE: &str = "usage: reliability [--quick | --small] [--slowdown N] [--seed N] [--markdown FILE] [CASE...]\n\
-                     cases: connections duplex faults drop-orders bad-inputs panics";
+                     cases: connections duplex faults drop-orders bad-inputs panics pending-reads \
+                     panicking-wakers";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

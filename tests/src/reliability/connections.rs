@@ -14,7 +14,7 @@ use uvtcp::{IoTask, TcpListener, TcpSocket, connect};
 
 use super::report::{CaseReport, Table};
 use super::system::{FdLimit, open_fds, raise_fd_limit, resident_kib, wait_until};
-use super::{Scale, localhost};
+use super::{Scale, join, localhost};
 
 /// Descriptors kept free for everything else a process holds.
 const SPARE_FDS: u64 = 256;
@@ -343,10 +343,4 @@ fn read_exactly(socket: &TcpSocket, n_bytes: usize, timeout: u32) -> Result<Vec<
         ));
     }
     Ok(received)
-}
-
-fn join<T>(handle: thread::JoinHandle<Result<T, String>>) -> Result<T, String> {
-    handle
-        .join()
-        .map_err(|_| "a worker thread panicked".to_string())?
 }

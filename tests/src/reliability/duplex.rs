@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use uvtcp::{IoTask, TcpListener, TcpSocket, connect};
+use uvtcp::{IoTask, TcpListener, connect};
 use uvtcp_tests::{Checksum, pattern};
 
 use super::report::{CaseReport, Table, mib};
-use super::{Scale, localhost};
+use super::{Scale, join, localhost, read_to_eof};
 
 const CHUNK: usize = 256 * 1024;
 /// Write futures kept in flight by the sender that uses them.
@@ -168,7 +168,8 @@ fn transfer(scale: &Scale) -> Result<Figures, String> {
             Ok(received)
         })
     };
-    let down_received = read_to_eof(&client, timeout)?;
+    let mut down_received = Checksum::new();
+    read_to_eof(&client, timeout, |chunk| down_received.update(chunk))?;
     let down_sent = join(down_writer)?;
     let up_sent = join(up_writer)?;
     let up_received = join(up_reader)?;
@@ -192,23 +193,4 @@ fn chunk_of(block: &[u8], index: u64, total: u64) -> Vec<u8> {
     let stamped = stamp.len().min(length);
     chunk[..stamped].copy_from_slice(&stamp[..stamped]);
     chunk
-}
-
-fn read_to_eof(socket: &TcpSocket, timeout: u32) -> Result<Checksum, String> {
-    let mut received = Checksum::new();
-    loop {
-        match socket.read(timeout) {
-            Ok(chunk) => received.update(&chunk),
-            Err(error) if error.is_eof() => return Ok(received),
-            Err(error) => {
-                return Err(format!("read after {} bytes: {error}", received.n_bytes()));
-            }
-        }
-    }
-}
-
-fn join<T>(handle: thread::JoinHandle<Result<T, String>>) -> Result<T, String> {
-    handle
-        .join()
-        .map_err(|_| "a transfer thread panicked".to_string())?
 }

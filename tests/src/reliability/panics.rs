@@ -1,17 +1,21 @@
 //! Panics contained: a panic in a local task, in the `make` closure of
-//! one, in a local task that holds a socket, and in both `listen`
-//! callbacks. Each panic must reach the caller that asked for the work, and
-//! the loop and its other sockets must go on.
+//! one, in a local task that holds a socket, in both `listen` callbacks,
+//! and in the `Drop` of a value that a local task or a `make` closure holds
+//! with a socket. Each panic must reach the caller that asked for the work
+//! (a detached task has none), nothing may abort, and the loop and its
+//! other sockets must go on.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
 
-use uvtcp::{IoTask, TcpConnectErrData, TcpErrData, TcpListener, TcpSocket, connect, listen};
+use uvtcp::{Future, IoTask, TcpConnectErrData, TcpErrData, TcpSocket, connect, listen};
 
 use super::report::{CaseReport, Table};
-use super::system::{panics, payload_text, within};
-use super::{Scale, localhost};
+use super::system::{panics, payload_text, threads, wait_until, within};
+use super::{Scale, localhost, pair, pair_on};
 
 /// One panic and what must hold after it.
 struct Trial {
@@ -20,7 +24,7 @@ struct Trial {
     provoke: fn(&IoTask) -> Result<String, String>,
 }
 
-const TRIALS: [Trial; 5] = [
+const TRIALS: [Trial; 9] = [
     Trial {
         what: "a local task panics",
         provoke: |io_task| {
@@ -45,15 +49,86 @@ const TRIALS: [Trial; 5] = [
                 panic!("planned panic holding a socket");
             });
             let raised = surfaced(|| task.get(), "planned panic holding a socket")?;
-            // The socket was closed gracefully: its bytes, then EOF.
-            let words = client.read(5000).map_err(|e| format!("peer read: {e}"))?;
-            let end = client.read(5000);
-            match (words.as_slice(), end) {
-                (b"last words", Err(error)) if error.is_eof() => {
-                    Ok(format!("{raised}; the peer read its bytes, then EOF"))
-                }
-                (words, end) => Err(format!("the peer read {words:?}, then {end:?}")),
+            closed_gracefully(&client).map(|closed| format!("{raised}; {closed}"))
+        },
+    },
+    Trial {
+        what: "a value whose `Drop` panics, dropped with a socket at the end of a local task",
+        provoke: |io_task| {
+            let (client, server) = pair(io_task).map_err(|e| e.to_string())?;
+            let bomb = PanicOnDrop("planned panic in a drop at the end of a task");
+            let task = io_task.spawn_local(move || async move {
+                let server = server;
+                // Dropped first, so the socket is dropped while it unwinds.
+                let _bomb = bomb;
+                server.write_future("last words").await
+            });
+            let raised = surfaced(
+                || task.get(),
+                "planned panic in a drop at the end of a task",
+            )?;
+            closed_gracefully(&client).map(|closed| format!("{raised}; {closed}"))
+        },
+    },
+    Trial {
+        what: "a value whose `Drop` panics, held with a socket by a task's future, dropped \
+               after it finished",
+        provoke: |io_task| {
+            let (client, server) = pair(io_task).map_err(|e| e.to_string())?;
+            let task = io_task.spawn_local(move || Holding {
+                _bomb: PanicOnDrop("planned panic dropping a finished task"),
+                write: server.write_future("last words"),
+                _socket: server,
+            });
+            let raised = surfaced(|| task.get(), "planned panic dropping a finished task")?;
+            closed_gracefully(&client).map(|closed| format!("{raised}; {closed}"))
+        },
+    },
+    Trial {
+        what: "a value whose `Drop` panics, held with a socket by a detached task that waits \
+               on it when the last handle of its loop is dropped",
+        provoke: |io_task| {
+            let threads_before = threads();
+            let own_loop = IoTask::spawn().map_err(|e| format!("IoTask::spawn: {e}"))?;
+            let (client, server) = pair_on(io_task, &own_loop).map_err(|e| e.to_string())?;
+            let bomb = PanicOnDrop("planned panic in a detached task");
+            drop(own_loop.spawn_local(move || async move {
+                let server = server;
+                let _bomb = bomb;
+                let _ = server.read_future(0).await;
+                server.write_future("last words").await
+            }));
+            drop(own_loop);
+            client.write("go").map_err(|e| format!("write: {e}"))?;
+            let closed = closed_gracefully(&client)?;
+            if !wait_until(Duration::from_secs(10), || threads() <= threads_before) {
+                return Err("the loop thread did not exit".to_string());
             }
+            Ok(format!(
+                "nowhere (detached); {closed}; the loop thread exited"
+            ))
+        },
+    },
+    Trial {
+        what: "a value whose `Drop` panics, captured with a socket by the `make` closure of a \
+               local task",
+        provoke: |io_task| {
+            let (client, server) = pair(io_task).map_err(|e| e.to_string())?;
+            let bomb = PanicOnDrop("planned panic dropping make's capture");
+            let task = io_task.spawn_local(move || {
+                let write = server.write_future("last words");
+                // Dropped before make returns: the socket and the write
+                // queued on it are dropped while make unwinds. A panic in a
+                // drop after the return value is built would leak that
+                // value (the compiler skips its drop), socket included.
+                drop(bomb);
+                async move {
+                    let _server = server;
+                    write.await
+                }
+            });
+            let raised = surfaced(|| task.get(), "planned panic dropping make's capture")?;
+            closed_gracefully(&client).map(|closed| format!("{raised}; {closed}"))
         },
     },
     Trial {
@@ -109,9 +184,20 @@ pub fn run(scale: &Scale) -> CaseReport {
         .tried
         .push(format!("{} planned panics on one IoTask.", TRIALS.len()));
     report.tried.push(
+        "Four of them are in the `Drop` of a value held with a socket: by a local task's \
+         future, by a detached task when the last handle of its loop goes, and by the `make` \
+         closure of `spawn_local`."
+            .to_string(),
+    );
+    report.tried.push(
         "After each, the panic must have reached the caller (`Future::get` of the task, or the \
          thread that called `listen`), a socket pair made before it on the same loop must still \
          carry a round trip, and a new local task must run."
+            .to_string(),
+    );
+    report.tried.push(
+        "A socket held where a panic happened must close gracefully: its peer reads the bytes \
+         written before the panic, then EOF."
             .to_string(),
     );
     let mut table = Table::new(&[
@@ -177,7 +263,7 @@ fn surfaced<T>(body: impl FnOnce() -> T, message: &str) -> Result<String, String
 }
 
 /// A round trip on the bystander pair, and a new local task.
-fn goes_on(io_task: &IoTask, (client, server): &(TcpSocket, TcpSocket)) -> Result<(), String> {
+pub fn goes_on(io_task: &IoTask, (client, server): &(TcpSocket, TcpSocket)) -> Result<(), String> {
     client
         .write("still here")
         .map_err(|e| format!("write: {e}"))?;
@@ -203,12 +289,45 @@ fn refused_after(port: u16, io_task: &IoTask) -> Result<String, String> {
     }
 }
 
-fn pair(io_task: &IoTask) -> Result<(TcpSocket, TcpSocket), TcpErrData> {
-    let listener = TcpListener::bind(localhost(), 0, 4, io_task)?;
-    let port = listener.local_addr()?.port();
-    let client = connect(localhost(), port, io_task)?;
-    let server = listener.accept_timeout(5000)?;
-    Ok((client, server))
+/// Checks that the peer of a socket closed gracefully reads `last words`,
+/// then EOF.
+fn closed_gracefully(client: &TcpSocket) -> Result<String, String> {
+    let words = client.read(5000).map_err(|e| format!("peer read: {e}"))?;
+    let end = client.read(5000);
+    match (words.as_slice(), end) {
+        (b"last words", Err(error)) if error.is_eof() => {
+            Ok("the peer read its bytes, then EOF".to_string())
+        }
+        (words, end) => Err(format!("the peer read {words:?}, then {end:?}")),
+    }
+}
+
+/// A value whose `Drop` panics with its message (unless the thread is
+/// already unwinding, where a second panic would abort the process).
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+/// A task's future that holds a value and a socket beside the write it
+/// waits for: they are dropped with the future, after it finished.
+struct Holding {
+    _bomb: PanicOnDrop,
+    write: Future<Result<(), TcpErrData>>,
+    _socket: TcpSocket,
+}
+
+impl std::future::Future for Holding {
+    type Output = Result<(), TcpErrData>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.write).poll(context)
+    }
 }
 
 fn free_port() -> Result<u16, String> {
