@@ -167,9 +167,30 @@ impl Drop for Wakeup {
             sleeper.notify();
         }
         if let Some(waker) = self.waker.take() {
-            waker.wake();
+            wake(waker);
         }
     }
+}
+
+/// Wakes `waker`, containing a panic of the waker itself (it is reported on
+/// stderr): a faulty executor's waker must not leave the loop's state half
+/// updated, nor unwind through code that was telling its waiters.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::task::{Wake, Waker};
+///
+/// struct Faulty;
+/// impl Wake for Faulty {
+///     fn wake(self: Arc<Self>) {
+///         panic!("a faulty executor");
+///     }
+/// }
+/// uv_handle::wake(Waker::from(Arc::new(Faulty)));
+/// // Still here: the panic was contained.
+/// ```
+pub fn wake(waker: Waker) {
+    crate::callback::catch_detached("a task's waker", move || waker.wake());
 }
 
 impl fmt::Debug for Wakeup {
@@ -279,7 +300,7 @@ impl<T> Drop for Completer<T> {
                 shared.ready.notify_all();
             }
             if let Some(waker) = waker {
-                waker.wake();
+                wake(waker);
             }
         }
     }

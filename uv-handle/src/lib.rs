@@ -138,7 +138,7 @@ mod timer;
 mod tests;
 
 pub use async_handle::{Async, AsyncSender};
-pub use completion::{Completer, Completion, CompletionError, Wakeup, completion};
+pub use completion::{Completer, Completion, CompletionError, Wakeup, completion, wake};
 pub use error::UvError;
 pub use event_loop::{LocalKey, Loop, LoopRef, READ_BUFFER_SIZE, RunMode};
 pub use executor::{POLL_BUDGET, TaskResult};

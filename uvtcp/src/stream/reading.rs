@@ -153,11 +153,13 @@ pub(crate) fn read_once(
         return;
     };
     let mut state: StateGuard<'_> = socket.shared.lock();
-    if state.port.is_some() {
-        state.defer(completer.deliver(Err(UvError::EALREADY.into())));
-        return;
-    }
-    let (taken, _) = socket.shared.take(&mut state);
+    // The caller found no active port (`EALREADY` otherwise); one opened
+    // since belongs to the same caller's later calls, so this read waits
+    // behind it and gets what the port leaves.
+    let taken = match state.port {
+        Some(_) => None,
+        None => socket.shared.take(&mut state).0,
+    };
     if let Some(result) = taken {
         match completer.try_deliver(result) {
             Ok(wakeup) => state.defer(wakeup),

@@ -169,7 +169,7 @@ impl SocketShared {
                     .unwrap_or_else(|poisoned| poisoned.into_inner()),
             );
             for waker in wakers {
-                waker.wake();
+                uv_handle::wake(waker);
             }
         }
     }
@@ -233,13 +233,14 @@ impl SocketShared {
     }
 
     /// Closes port `id`; returns whether the loop should re-check reading
-    /// (it reads, or queued chunks may be owed to a pending one-shot read).
+    /// (it reads, or queued chunks or the end of the stream may be owed to a
+    /// pending one-shot read).
     pub(crate) fn close_port(&self, state: &mut ReadState, id: u64) -> Result<bool, TcpErrData> {
         if state.port != Some(id) {
             return Err(UvError::EINVAL.into());
         }
         state.port = None;
-        Ok(state.reading || !state.chunks.is_empty())
+        Ok(state.reading || !state.chunks.is_empty() || state.end.is_some())
     }
 }
 
@@ -359,7 +360,7 @@ impl Drop for StateGuard<'_> {
             self.shared.readable.notify_all();
         }
         for waker in wakers {
-            waker.wake();
+            uv_handle::wake(waker);
         }
     }
 }
