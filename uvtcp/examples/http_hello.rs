@@ -20,6 +20,8 @@
 mod args;
 #[path = "support/local_server.rs"]
 mod local_server;
+#[path = "support/serve_local.rs"]
+mod serve_local;
 
 use uvtcp::TcpSocket;
 
@@ -34,7 +36,7 @@ const IDLE_TIMEOUT_MS: u32 = 30_000;
 
 fn main() {
     let (address, port) = args::address_and_port(&mut std::env::args().skip(1), 0);
-    let served = local_server::run("http_hello", address, port, |socket, _| serve(socket));
+    let served = serve_local::run("http_hello", address, port, |socket, _| serve(socket));
     if let Err(error) = served {
         eprintln!("http_hello: {error}");
         std::process::exit(1);

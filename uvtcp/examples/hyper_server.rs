@@ -24,6 +24,8 @@
 mod args;
 #[path = "support/local_server.rs"]
 mod local_server;
+#[path = "support/serve_local.rs"]
+mod serve_local;
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -71,7 +73,7 @@ fn main() {
 /// Accepts connections with uvtcp and serves each in a local task of the
 /// I/O task's loop.
 fn serve_on_uvtcp(address: IpAddr, port: u16) -> Result<(), TcpErrData> {
-    local_server::run("hyper_server", address, port, |socket, io_task| {
+    serve_local::run("hyper_server", address, port, |socket, io_task| {
         let _ = socket.set_nodelay(true);
         serve_connection(socket, LoopTimer(io_task.clone()))
     })

@@ -12,10 +12,12 @@ mod args;
 mod echo;
 #[path = "support/local_server.rs"]
 mod local_server;
+#[path = "support/serve_local.rs"]
+mod serve_local;
 
 fn main() {
     let (address, port) = args::address_and_port(&mut std::env::args().skip(1), 0);
-    let served = local_server::run("local_echo", address, port, |socket, _| echo::echo(socket));
+    let served = serve_local::run("local_echo", address, port, |socket, _| echo::echo(socket));
     if let Err(error) = served {
         eprintln!("local_echo: {error}");
     }

@@ -13,8 +13,6 @@
 mod args;
 #[path = "support/echo.rs"]
 mod echo;
-// This server binds its own reuse-port listeners: `local_server::run` goes unused.
-#[allow(dead_code)]
 #[path = "support/local_server.rs"]
 mod local_server;
 
