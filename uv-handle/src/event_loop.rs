@@ -252,10 +252,10 @@ impl LoopRef {
             RunMode::Once => ffi::UV_RUN_ONCE,
             RunMode::NoWait => ffi::UV_RUN_NOWAIT,
         };
-        // SAFETY: the loop is initialised and open, we are on its thread
-        // (`LoopRef` lives in an `Rc` and is not `Sync`, so neither it nor
-        // `&self` leaves the thread that created it), and it is not running
-        // (checked above).
+        // `LoopRef` lives in an `Rc` and is not `Sync`, so neither it nor
+        // `&self` leaves the thread that created it.
+        // SAFETY: the loop is initialised and open, we are on its thread, and
+        // it is not running (checked above).
         let alive = unsafe { ffi::uv_run(self.as_raw(), raw_mode) } != 0;
         self.running.set(false);
         let payload = self.panic.borrow_mut().take();

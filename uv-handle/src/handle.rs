@@ -142,10 +142,10 @@ pub(crate) fn as_raw_handle<T: RawHandle>(handle: &T) -> *mut ffi::uv_handle_t {
 /// back (so made from its [`HandleAddress`]), before its close callback has
 /// returned, and the reference must not be used after that.
 pub(crate) unsafe fn from_raw<'a, T: RawHandle>(raw: *mut T::Raw) -> &'a T {
-    // SAFETY: `T` is #[repr(C)] with the handle first (RawHandle), so `raw`
-    // is the address of the value; it was projected from the pointer
-    // `Rc::into_raw` returned, so its provenance covers the whole value; and
-    // libuv's reference keeps the value alive until the close callback.
+    // `T` is #[repr(C)] with the handle first (RawHandle), so `raw` is the
+    // address of the value, projected from the pointer `Rc::into_raw` returned.
+    // SAFETY: its provenance covers the whole value, and libuv's reference
+    // keeps the value alive until the close callback.
     unsafe { &*raw.cast_const().cast::<T>() }
 }
 

@@ -79,10 +79,10 @@ pub(crate) fn submit<R, D, F>(
 /// `raw` must be the request of a `Request<R, D, F>` submitted by [`submit`]
 /// whose completion callback libuv is running now (so libuv is done with it).
 pub(crate) unsafe fn complete<R, D, F>(event_loop: &LoopRef, raw: *mut R, invoke: impl FnOnce(F)) {
-    // SAFETY: by the contract above, `raw` is the first field of a leaked
-    // `Box<Request<R, D, F>>` (#[repr(C)]) that nothing else refers to any
-    // more, projected from the pointer `Box::into_raw` returned (`submit`),
-    // so valid for the whole box.
+    // By the contract above, `raw` is the first field of a leaked
+    // `Box<Request<R, D, F>>` (#[repr(C)]), projected from the pointer
+    // `Box::into_raw` returned (`submit`).
+    // SAFETY: so it is valid for the whole box, which nothing else refers to.
     let request = unsafe { Box::from_raw(raw.cast::<Request<R, D, F>>()) };
     let Request { data, on_done, .. } = *request;
     callback::catch(event_loop, move || invoke(on_done));

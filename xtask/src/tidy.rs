@@ -58,7 +58,8 @@ fn check_file(relative: &Path, text: &str, problems: &mut Vec<String>) {
             if !code.contains(&unsafe_block) {
                 continue;
             }
-            let start = index.saturating_sub(4);
+            // The comment sits in the three lines above the block (or on its line).
+            let start = index.saturating_sub(3);
             let justified = lines[start..=index]
                 .iter()
                 .any(|line| line.contains("SAFETY:"));
