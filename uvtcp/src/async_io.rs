@@ -55,20 +55,13 @@ pub(crate) fn poll_read(
     if state.port.is_some() {
         return Poll::Ready(Err(TcpErrData::from(UvError::EALREADY).into()));
     }
-    let (taken, _) = shared.take(&mut state);
-    match taken {
-        Some(Ok(mut chunk)) => {
-            state.want_async = false;
-            let count = capacity.min(chunk.len());
-            fill(&chunk[..count]);
-            if count < chunk.len() {
-                chunk.drain(..count);
-                state.unread(chunk);
-            }
-            Poll::Ready(Ok(count))
-        }
-        Some(Err(error)) if error.is_eof() => Poll::Ready(Ok(0)),
-        Some(Err(error)) => Poll::Ready(Err(error.into())),
+    if let Some(count) = state.read_front(capacity, fill) {
+        state.want_async = false;
+        return Poll::Ready(Ok(count));
+    }
+    match state.end {
+        Some(UvError::EOF) => Poll::Ready(Ok(0)),
+        Some(error) => Poll::Ready(Err(TcpErrData::from(error).into())),
         None => {
             state.add_waker(context.waker());
             state.want_async = true;

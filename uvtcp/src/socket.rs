@@ -355,55 +355,68 @@ impl TcpSocket {
         }
         let length = data.len();
         self.shared.write_queue.fetch_add(length, Ordering::AcqRel);
+        let shared = Arc::clone(&self.shared);
+        self.loop_outcome(
+            move |socket, pending| writing::write(socket, data, pending),
+            move || shared.written_out(length),
+        )
+    }
+
+    /// Runs a loop-side operation that may finish at once and reports its
+    /// outcome as a future. On the socket's own loop thread it runs now, and
+    /// an outcome known at once (a write the kernel took whole) needs no
+    /// completion at all; from another thread it is queued. `gone` undoes the
+    /// caller's accounting when the operation cannot run.
+    fn loop_outcome<Gone>(
+        &self,
+        operation: impl FnOnce(
+            &Rc<LoopSocket>,
+            &mut dyn FnMut() -> Completer<Outcome>,
+        ) -> Option<Outcome>
+        + Send
+        + 'static,
+        gone: Gone,
+    ) -> Future<Outcome>
+    where
+        Gone: Fn() + Clone + Send + 'static,
+    {
+        let key = self.key;
         if self.io_task.is_current() {
-            // On the socket's own loop thread: straight to libuv, and a write
-            // the kernel takes whole needs no completion at all.
-            return self
-                .loop_operation(move |socket, pending| writing::write(socket, data, pending));
+            let mut waiting = None;
+            let outcome = self
+                .io_task
+                .run_here(|event_loop| match event_loop.local(key) {
+                    Some(socket) => operation(&socket, &mut || {
+                        let (completer, result) = completion();
+                        waiting = Some(result);
+                        completer
+                    }),
+                    None => {
+                        gone();
+                        Some(Err(canceled()))
+                    }
+                });
+            return match (outcome, waiting) {
+                (Some(Some(outcome)), _) => Future::from_value(outcome),
+                (_, Some(result)) => Future::pending(result, abandoned_write),
+                _ => Future::from_value(Err(canceled())),
+            };
         }
         let (completer, result) = completion();
-        let shared = Arc::clone(&self.shared);
+        let on_gone = gone.clone();
         let queued = self.on_loop(move |event_loop, key| match event_loop.local(key) {
-            Some(socket) => answer(completer, |pending| writing::write(&socket, data, pending)),
+            Some(socket) => writing::answer(completer, |pending| operation(&socket, pending)),
             None => {
-                shared.written_out(length);
+                on_gone();
                 completer.complete(Err(canceled()));
             }
         });
         match queued {
             Ok(()) => Future::pending(result, abandoned_write),
             Err(error) => {
-                self.shared.written_out(length);
+                gone();
                 Future::from_value(Err(error))
             }
-        }
-    }
-
-    /// Runs a loop-side operation that may finish at once, on the socket's
-    /// own loop thread: its result as a ready future, or a pending one.
-    fn loop_operation(
-        &self,
-        operation: impl FnOnce(
-            &Rc<LoopSocket>,
-            &mut dyn FnMut() -> Completer<Outcome>,
-        ) -> Option<Outcome>,
-    ) -> Future<Outcome> {
-        let key = self.key;
-        let mut waiting = None;
-        let outcome = self
-            .io_task
-            .run_here(|event_loop| match event_loop.local(key) {
-                Some(socket) => operation(&socket, &mut || {
-                    let (completer, result) = completion();
-                    waiting = Some(result);
-                    completer
-                }),
-                None => Some(Err(canceled())),
-            });
-        match (outcome, waiting) {
-            (Some(Some(outcome)), _) => Future::from_value(outcome),
-            (_, Some(result)) => Future::pending(result, abandoned_write),
-            _ => Future::from_value(Err(canceled())),
         }
     }
 
@@ -448,18 +461,7 @@ impl TcpSocket {
     /// # Ok::<(), uvtcp::TcpErrData>(())
     /// ```
     pub fn flush_future(&self) -> Future<Result<(), TcpErrData>> {
-        if self.io_task.is_current() {
-            return self.loop_operation(|socket, pending| writing::flush(socket, pending));
-        }
-        let (completer, result) = completion();
-        let queued = self.on_loop(move |event_loop, key| match event_loop.local(key) {
-            Some(socket) => answer(completer, |pending| writing::flush(&socket, pending)),
-            None => completer.complete(Err(canceled())),
-        });
-        match queued {
-            Ok(()) => Future::pending(result, abandoned_write),
-            Err(error) => Future::from_value(Err(error)),
-        }
+        self.loop_outcome(|socket, pending| writing::flush(socket, pending), || {})
     }
 
     /// Closes gracefully, as dropping the socket does (queued writes, then
@@ -754,19 +756,6 @@ impl TcpSocket {
 /// times are taken as `u64::MAX` seconds.
 fn keepalive_time(time: Duration) -> Duration {
     time.min(Duration::from_secs(u64::MAX))
-}
-
-/// Runs a loop-side operation that may finish at once for a caller on
-/// another thread: reports to `completer` either way.
-fn answer(
-    completer: Completer<Outcome>,
-    operation: impl FnOnce(&mut dyn FnMut() -> Completer<Outcome>) -> Option<Outcome>,
-) {
-    let mut slot = Some(completer);
-    let outcome = operation(&mut || slot.take().expect("an operation waits once"));
-    if let (Some(outcome), Some(completer)) = (outcome, slot) {
-        completer.complete(outcome);
-    }
 }
 
 impl Drop for TcpSocket {

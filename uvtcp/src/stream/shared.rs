@@ -55,6 +55,10 @@ pub(crate) struct SocketShared {
 /// The read side, guarded by `SocketShared::state`.
 pub(crate) struct ReadState {
     chunks: VecDeque<Vec<u8>>,
+    /// Bytes of the first chunk already read by a partial read: the chunk
+    /// is not shifted for each one.
+    front_read: usize,
+    /// Unread bytes queued.
     buffered: usize,
     /// How the stream ended (EOF, a read error, or ECANCELED once closed);
     /// every reader gets it, repeatedly, once the chunks are drained.
@@ -94,6 +98,7 @@ impl SocketShared {
         SocketShared {
             state: Mutex::new(ReadState {
                 chunks: VecDeque::new(),
+                front_read: 0,
                 buffered: 0,
                 end: None,
                 reading: false,
@@ -201,8 +206,7 @@ impl SocketShared {
         &self,
         state: &mut ReadState,
     ) -> (Option<Result<Vec<u8>, TcpErrData>>, bool) {
-        if let Some(chunk) = state.chunks.pop_front() {
-            state.buffered -= chunk.len();
+        if let Some(chunk) = state.pop_chunk() {
             let resume = self.claim_resume(state);
             return (Some(Ok(chunk)), resume);
         }
@@ -252,20 +256,49 @@ impl ReadState {
         self.changed = true;
     }
 
-    /// Puts bytes back at the front: they are the next ones read.
+    /// Puts a chunk just taken back at the front: it is the next one read.
     pub(crate) fn unread(&mut self, chunk: Vec<u8>) {
+        debug_assert_eq!(
+            self.front_read, 0,
+            "a chunk goes back only after a whole take"
+        );
         if !chunk.is_empty() {
             self.buffered += chunk.len();
             self.chunks.push_front(chunk);
         }
     }
 
-    /// Takes the first queued chunk, if any, for the loop to hand to a
-    /// pending one-shot read.
+    /// Takes the first queued chunk (what a partial read left of it), if any.
     pub(crate) fn pop_chunk(&mut self) -> Option<Vec<u8>> {
-        let chunk = self.chunks.pop_front()?;
+        let mut chunk = self.chunks.pop_front()?;
+        if self.front_read > 0 {
+            chunk.drain(..std::mem::take(&mut self.front_read));
+        }
         self.buffered -= chunk.len();
         Some(chunk)
+    }
+
+    /// Reads up to `capacity` bytes of the first queued chunk through
+    /// `fill`; what does not fit stays first in the queue. `None` when no
+    /// chunk is queued.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub(crate) fn read_front(
+        &mut self,
+        capacity: usize,
+        fill: impl FnOnce(&[u8]),
+    ) -> Option<usize> {
+        let chunk = self.chunks.front()?;
+        let rest = &chunk[self.front_read..];
+        let count = capacity.min(rest.len());
+        fill(&rest[..count]);
+        self.buffered -= count;
+        if count == rest.len() {
+            self.chunks.pop_front();
+            self.front_read = 0;
+        } else {
+            self.front_read += count;
+        }
+        Some(count)
     }
 
     pub(crate) fn has_chunks(&self) -> bool {

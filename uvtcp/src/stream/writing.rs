@@ -67,14 +67,30 @@ pub(crate) fn write(
 }
 
 /// Whether a write of `length` bytes may go to libuv now: nothing is held
-/// before it, and libuv's queue is empty or has room below the limit.
+/// before it, and libuv's queue has room for it.
 fn admits(socket: &LoopSocket, length: usize) -> bool {
-    if !socket.held.borrow().is_empty() {
-        return false;
-    }
+    socket.held.borrow().is_empty() && has_room(socket, length)
+}
+
+/// Whether libuv's queue is empty, or has room for `length` more bytes
+/// below the write buffer limit.
+fn has_room(socket: &LoopSocket, length: usize) -> bool {
     let in_flight = socket.in_flight.get();
     let limit = socket.shared.write_limit.load(Ordering::Relaxed);
     in_flight == 0 || (limit > 0 && in_flight.saturating_add(length) <= limit)
+}
+
+/// Runs an operation that may finish at once (`write`, `flush`) for a
+/// caller that already holds a completer: reports to it either way.
+pub(crate) fn answer(
+    completer: Completer<Outcome>,
+    operation: impl FnOnce(&mut dyn FnMut() -> Completer<Outcome>) -> Option<Outcome>,
+) {
+    let mut slot = Some(completer);
+    let outcome = operation(&mut || slot.take().expect("an operation waits once"));
+    if let (Some(outcome), Some(completer)) = (outcome, slot) {
+        completer.complete(outcome);
+    }
 }
 
 /// Writes borrowed bytes straight to the kernel when nothing else is queued
@@ -83,10 +99,9 @@ fn admits(socket: &LoopSocket, length: usize) -> bool {
 /// then queues a copy.
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 pub(crate) fn write_now(socket: &LoopSocket, bytes: &[u8]) -> Option<Result<usize, UvError>> {
-    let idle = socket.held.borrow().is_empty()
-        && socket.in_flight.get() == 0
-        && socket.shared.write_queue.load(Ordering::Acquire) == 0;
-    if !idle {
+    // Held and in-flight writes count in the write queue, and so do writes
+    // other threads have queued for the loop but it has not run yet.
+    if socket.shared.write_queue.load(Ordering::Acquire) != 0 {
         return None;
     }
     match socket.tcp.try_write(bytes) {
@@ -162,13 +177,9 @@ fn release_held(socket: &Rc<LoopSocket>) {
     loop {
         let next = {
             let mut held = socket.held.borrow_mut();
-            let in_flight = socket.in_flight.get();
             let ready = match held.front() {
-                Some(Held::Write { data, .. }) => {
-                    let limit = socket.shared.write_limit.load(Ordering::Relaxed);
-                    in_flight == 0 || (limit > 0 && in_flight.saturating_add(data.len()) <= limit)
-                }
-                Some(Held::Shutdown(_)) => in_flight == 0,
+                Some(Held::Write { data, .. }) => has_room(socket, data.len()),
+                Some(Held::Shutdown(_)) => socket.in_flight.get() == 0,
                 None => false,
             };
             if !ready {
@@ -178,13 +189,7 @@ fn release_held(socket: &Rc<LoopSocket>) {
         };
         match next {
             Some(Held::Write { data, completer }) => {
-                let mut slot = Some(completer);
-                let taken = || slot.take().expect("the completer is given once");
-                if let Some(outcome) = issue(socket, data, taken) {
-                    if let Some(completer) = slot {
-                        completer.complete(outcome);
-                    }
-                }
+                answer(completer, |pending| issue(socket, data, pending));
             }
             Some(Held::Shutdown(on_done)) => socket.tcp.shutdown(on_done),
             None => break,
