@@ -35,6 +35,21 @@ macro_rules! t {
     };
 }
 
+/// Polls `condition` every millisecond until it holds or `limit` has
+/// passed; returns whether it held.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Runs `body` on its own thread and returns its result.
 ///
 /// Panics with a clear message when `body` has not finished after `seconds`,

@@ -51,21 +51,6 @@ fn row_of(socket: &TcpSocket) -> TcpRow {
     kernel::tcp_row(local, peer).expect("the connection is in /proc/net/tcp")
 }
 
-/// Polls `condition` every few milliseconds for up to `limit`; whether it
-/// became true.
-fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Queues `total` bytes in dropped 4 MiB `write_future`s and checks that the
 /// kernel did not take them all, so the socket holds queued writes.
 fn fill_beyond_the_kernel(socket: &TcpSocket, total: usize) {

@@ -106,21 +106,9 @@ pub fn run(scale: &Scale) -> CaseReport {
         "panics, hangs, leaks".into(),
         format!(
             "{}, {}, {}",
-            report
-                .failures
-                .iter()
-                .filter(|f| f.contains("panicked"))
-                .count(),
-            report
-                .failures
-                .iter()
-                .filter(|f| f.contains("hung"))
-                .count(),
-            report
-                .failures
-                .iter()
-                .filter(|f| f.contains("left"))
-                .count()
+            report.failures_mentioning("panicked"),
+            report.failures_mentioning("hung"),
+            report.failures_mentioning("left")
         ),
     ]);
     table.row(vec![

@@ -169,38 +169,17 @@ pub fn run(scale: &Scale) -> CaseReport {
     let mut figures = Table::new(&["measure", "value"]);
     figures.row(vec!["uvtcp calls made".into(), tally.calls.to_string()]);
     figures.row(vec!["returned Ok".into(), tally.successes.to_string()]);
-    figures.row(vec![
-        "returned an error".into(),
-        tally
-            .errors
-            .iter()
-            .map(|(name, count)| format!("{name} {count}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    ]);
+    figures.row(vec!["returned an error".into(), counted(&tally.errors)]);
     figures.row(vec![
         "fault seen by the final reads as".into(),
-        tally
-            .seen_as
-            .iter()
-            .map(|(name, count)| format!("{name} {count}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        counted(&tally.seen_as),
     ]);
     figures.row(vec![
         "panics, hangs".into(),
         format!(
             "{}, {}",
-            report
-                .failures
-                .iter()
-                .filter(|f| f.contains("panicked"))
-                .count(),
-            report
-                .failures
-                .iter()
-                .filter(|f| f.contains("hung"))
-                .count()
+            report.failures_mentioning("panicked"),
+            report.failures_mentioning("hung")
         ),
     ]);
     figures.row(vec![
@@ -504,4 +483,13 @@ fn child_peer(
         Ok(socket) => Ok((socket, child)),
         Err(error) => Err(reaped(child, error)),
     }
+}
+
+/// `NAME count, NAME count, ...` for a tally of error names.
+fn counted(tally: &BTreeMap<String, u64>) -> String {
+    tally
+        .iter()
+        .map(|(name, count)| format!("{name} {count}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -70,6 +70,14 @@ impl CaseReport {
         }
     }
 
+    /// How many failures mention `word` ("panicked", "hung", ...).
+    pub fn failures_mentioning(&self, word: &str) -> usize {
+        self.failures
+            .iter()
+            .filter(|failure| failure.contains(word))
+            .count()
+    }
+
     /// Whether the case passed.
     pub fn passed(&self) -> bool {
         self.failures.is_empty()

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
@@ -38,20 +38,7 @@ pub fn resident_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Polls `condition` every millisecond until it holds or `limit` passed;
-/// returns whether it held.
-pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
+pub use uvtcp_tests::wait_until;
 
 /// What became of the descriptor limit.
 #[derive(Debug)]
