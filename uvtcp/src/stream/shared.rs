@@ -71,11 +71,11 @@ pub(crate) struct ReadState {
     /// Threads blocked on the condition variable.
     sleepers: usize,
     /// Tasks waiting for a change of the read side.
-    wakers: Vec<Waker>,
+    wakers: Deferred<Waker>,
     /// A change that waiters have not been told of yet.
     changed: bool,
     /// One-shot reads completed under the lock, told after it is released.
-    wakeups: Vec<Wakeup>,
+    wakeups: Deferred<Wakeup>,
     /// An async reader (`poll_read`) waits for bytes.
     pub(crate) want_async: bool,
 }
@@ -105,9 +105,9 @@ impl SocketShared {
                 port: None,
                 next_port: 0,
                 sleepers: 0,
-                wakers: Vec::new(),
+                wakers: Deferred::default(),
                 changed: false,
-                wakeups: Vec::new(),
+                wakeups: Deferred::default(),
                 want_async: false,
             }),
             readable: Condvar::new(),
@@ -337,6 +337,58 @@ impl ReadState {
     }
 }
 
+/// What a lock holder leaves to do once the lock is released (wakers to
+/// wake, waiters to tell): nearly always one at most, held without an
+/// allocation; more go to a vector that keeps its capacity.
+pub(crate) struct Deferred<T> {
+    first: Option<T>,
+    more: Vec<T>,
+}
+
+impl<T> Default for Deferred<T> {
+    fn default() -> Self {
+        Deferred {
+            first: None,
+            more: Vec::new(),
+        }
+    }
+}
+
+impl<T> Deferred<T> {
+    fn push(&mut self, value: T) {
+        match self.first {
+            None => self.first = Some(value),
+            Some(_) => self.more.push(value),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.first.iter().chain(&self.more)
+    }
+
+    /// Takes everything out; an empty overflow vector stays, with its
+    /// capacity.
+    fn take(&mut self) -> Deferred<T> {
+        Deferred {
+            first: self.first.take(),
+            more: if self.more.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut self.more)
+            },
+        }
+    }
+}
+
+impl<T> IntoIterator for Deferred<T> {
+    type Item = T;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<T>, std::vec::IntoIter<T>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.more)
+    }
+}
+
 impl StateGuard<'_> {
     /// Waits on the condition variable, up to `timeout` (`None`: forever).
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) {
@@ -378,7 +430,7 @@ impl Drop for StateGuard<'_> {
         let Some(mut guard) = self.guard.take() else {
             return;
         };
-        let wakeups = std::mem::take(&mut guard.wakeups);
+        let wakeups = guard.wakeups.take();
         if !guard.changed {
             drop(guard);
             drop(wakeups);
@@ -386,7 +438,7 @@ impl Drop for StateGuard<'_> {
         }
         guard.changed = false;
         let notify = guard.sleepers > 0;
-        let wakers = std::mem::take(&mut guard.wakers);
+        let wakers = guard.wakers.take();
         drop(guard);
         drop(wakeups);
         if notify {
